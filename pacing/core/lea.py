@@ -1,0 +1,139 @@
+"""The LEA profile (one TOML file per LEA; keys per shared/DESIGN.md)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal
+
+from dateutil.rrule import rrulestr
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from pacing.core.fields import EMAIL, ROLES, Email, Role, Slug, Text, Tier
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+def _cds(code: str) -> str:
+    if not (code.isascii() and code.isdigit() and len(code) in (7, 14)):
+        raise ValueError(f"must be 14 digits (or the 7-digit district code), got {code!r}")
+    return code
+
+
+def _timezone(name: str) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {name!r}") from None
+    return name
+
+
+def _rrule(rule: str) -> str:
+    try:
+        rrulestr(rule, dtstart=dt.datetime(2024, 1, 1))
+    except (ValueError, TypeError) as e:
+        raise ValueError(f"not a valid RRULE ({e})") from None
+    return rule
+
+
+Rrule = Annotated[str, AfterValidator(_rrule)]
+
+
+class Monitoring(Strict):
+    tier: Tier
+    level: Annotated[int, Field(ge=1, le=3)] | None = None
+    cohort: Annotated[int, Field(ge=2000, le=2100)]
+    sig_dis: Literal["new", "continuing", "no"] = "no"
+    sig_dis_indicators: Annotated[int, Field(ge=0, le=20)] = 1
+    cceis_services_start: dt.date | None = None
+
+    @model_validator(mode="after")
+    def _level_fits_tier(self) -> Monitoring:
+        if self.tier == "targeted" and self.level is None:
+            raise ValueError("a targeted LEA needs 'level' (1, 2 or 3)")
+        if self.tier != "targeted" and self.level is not None:
+            raise ValueError(f"'level' is only for targeted LEAs, not {self.tier}")
+        return self
+
+
+class Member(Strict):
+    role: Role
+    name: Text
+    email: Email
+    lead: bool = False
+
+
+class Contact(Strict):
+    name: Text
+    email: Email
+
+
+class Closure(Strict):
+    start: dt.date = Field(alias="from")
+    end: dt.date = Field(alias="to")
+    name: Text
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Closure:
+        if self.end < self.start:
+            raise ValueError("'to' is before 'from'")
+        return self
+
+
+class CalendarSettings(Strict):
+    state_holidays: bool = True
+    board_meetings: list[dt.date] = []
+    board_meeting_rule: Rrule | None = None
+    board_packet_lead_days: Annotated[int, Field(ge=0, le=60)] = 10
+    closures: list[Closure] = []
+
+
+def _recipient(who: str) -> str:
+    if who in ("lead", "selpa", "fmta_consultant", *ROLES) or EMAIL.fullmatch(who):
+        return who
+    raise ValueError(
+        f"unknown role {who!r} (use lead, a team role, selpa, fmta_consultant or an address)"
+    )
+
+
+Recipient = Annotated[str, AfterValidator(_recipient)]
+
+
+class Reminders(Strict):
+    offsets_days: list[Annotated[int, Field(ge=0, le=365)]] = [30, 14, 7, 1, 0]
+    send_at: dt.time = dt.time(8, 0)
+    to: list[Recipient] = ["lead"]
+    escalate_overdue_to: list[Recipient] = []
+    digest: Literal["none", "weekly"] = "none"
+
+
+class Override(Strict):
+    """A profile's change to one timeline item (or to every occurrence of a series)."""
+
+    due: dt.date | None = None
+    start: dt.date | None = None
+    duration_days: Annotated[int, Field(ge=1, le=250)] | None = None
+    start_time: dt.time | None = None
+    end_time: dt.time | None = None
+    rrule: Rrule | None = None  # series: a different meeting rule
+    dates: list[dt.date] | None = None  # series: the exact dates instead of the rule
+
+
+class Lea(Strict):
+    id: Slug
+    name: Text
+    cds: Annotated[str, AfterValidator(_cds)]
+    timezone: Annotated[str, AfterValidator(_timezone)] = "America/Los_Angeles"
+    monitoring: Monitoring
+    team: list[Member] = []
+    contacts: dict[Literal["fmta_consultant", "selpa"], Contact] = {}
+    calendar: CalendarSettings = CalendarSettings()
+    reminders: Reminders = Reminders()
+    overrides: dict[str, Override] = {}
+    done: dict[str, dt.date] = {}  # item id -> date done (the pacing guide's "Done" column)
+
+    def lead(self) -> Member | None:
+        return next((m for m in self.team if m.lead), None)
