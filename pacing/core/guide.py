@@ -217,10 +217,16 @@ def guide_problems(guide: Guide) -> list[tuple[tuple[str | int, ...], str]]:
         for dep in item.depends_on:
             if dep not in index:
                 problems.append((("items", n, "depends_on"), f"unknown item {dep!r}"))
+            elif guide.items[index[dep]].series:
+                problems.append((("items", n, "depends_on"), f"{dep!r} is a series"))
         for field, period in (("series", item.series), ("when", item.when)):
             name = getattr(period, "period", None)
             if name and name not in guide.periods:
                 problems.append((("items", n, field, "period"), f"unknown period {name!r}"))
+    needed = {dep for item in guide.items for dep in item.depends_on}
+    for n, item in enumerate(guide.items):
+        if item.when is None and item.series is None and item.id not in needed:
+            problems.append((("items", n), "an undated item must feed a dated one (depends_on)"))
     if problems:
         return problems
     graph = {item.id: set(item.depends_on) for item in guide.items}
