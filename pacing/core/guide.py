@@ -225,7 +225,7 @@ def guide_problems(guide: Guide) -> list[tuple[tuple[str | int, ...], str]]:
                 problems.append((("items", n, field, "period"), f"unknown period {name!r}"))
     needed = {dep for item in guide.items for dep in item.depends_on}
     for n, item in enumerate(guide.items):
-        if item.when is None and item.series is None and item.id not in needed:
+        if not (item.when or item.series or item.na or item.id in needed):
             problems.append((("items", n), "an undated item must feed a dated one (depends_on)"))
     if problems:
         return problems

@@ -268,3 +268,37 @@ def _finish(
         depends_on=plan.depends_on.get(draft.id, ()),
         notes=tuple(notes),
     )
+
+
+def select_items(t: Timeline, step: int | None, upcoming: int | None) -> list[Entry]:
+    """Items of one step, and/or those due or to start within `upcoming` days (plus any
+    overdue or at-risk)."""
+    items = [e for e in t.items if step is None or e.step == step]
+    if upcoming is None:
+        return items
+    horizon = t.today + dt.timedelta(days=upcoming)
+    return [
+        e
+        for e in items
+        if e.status in ("overdue", "at-risk")
+        or (
+            e.status not in ("done", "not-applicable")
+            and (e.start or e.latest_start or e.due) <= horizon
+            and e.due >= t.today
+        )
+    ]
+
+
+def team_warnings(guides: Sequence[Guide], lea: Lea) -> list[str]:
+    """Roles a Stepwell box requires that the LEA's CIM team lacks; a missing team lead."""
+    roles = {m.role for m in lea.team}
+    warnings = []
+    for guide in applicable_guides(guides, lea):
+        for item in guide.items:
+            missing = [r for r in item.required_roles if r not in roles]
+            if missing and not _na_reason(item, lea):
+                where = f"Stepwell box {item.box} ({item.title})" if item.box else item.title
+                warnings.append(f"{where} requires a {', '.join(missing)} on the CIM team")
+            if item.required_roles and not lea.lead():
+                warnings.append("no CIM team lead appointed (set lead = true on one member)")
+    return warnings

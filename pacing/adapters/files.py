@@ -1,0 +1,165 @@
+"""Reading guides and LEA profiles from TOML files, with errors that name file, field and line."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Iterable, Sequence
+from functools import cache
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from pacing.core.errors import DataError, Problem
+from pacing.core.guide import Guide, guide_problems
+from pacing.core.lea import Lea
+from pacing.core.timeline import applicable_guides
+
+M = TypeVar("M", bound=BaseModel)
+Loc = tuple[str | int, ...]
+
+
+def data_dir(name: str) -> Path:
+    """Bundled data: `pacing/_data/<name>` in a wheel, `<repo>/<name>` in a checkout."""
+    package = Path(__file__).resolve().parent.parent
+    for candidate in (package / "_data" / name, package.parent / name):
+        if candidate.is_dir():
+            return candidate
+    raise FileNotFoundError(f"bundled {name}/ not found next to {package}")
+
+
+def read_toml(path: Path) -> tuple[dict[str, Any], str]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise DataError([Problem(str(path), "", f"cannot read: {e}")]) from None
+    try:
+        return tomllib.loads(text), text
+    except tomllib.TOMLDecodeError as e:
+        found = re.search(r"\(at line (\d+), column \d+\)", str(e))
+        message = re.sub(r"\s*\(at line.*\)", "", str(e)) or "invalid TOML"
+        line = int(found.group(1)) if found else None
+        raise DataError([Problem(str(path), "", f"invalid TOML: {message}", line)]) from None
+
+
+def validate(model: type[M], data: dict[str, Any], path: Path, text: str) -> M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as e:
+        raise DataError([_problem(path, text, err["loc"], err) for err in e.errors()]) from None
+
+
+def _problem(path: Path, text: str, loc: Loc, err: Any) -> Problem:
+    field = dotted(loc)
+    message = str(err["msg"]).removeprefix("Value error, ")
+    if err["type"] in ("literal_error", "enum") or "input" in err and err["type"] != "missing":
+        shown = err.get("input")
+        if isinstance(shown, str | int | float) and not isinstance(shown, bool):
+            message = f"{message} (got {shown!r})"
+    return Problem(str(path), field, message, line_of(text, loc))
+
+
+def dotted(loc: Iterable[str | int]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            key = part if re.fullmatch(r"[A-Za-z0-9_-]+", part) else f'"{part}"'
+            out += f".{key}" if out else key
+    return out
+
+
+@cache
+def _key_lines(text: str) -> dict[Loc, int]:
+    """Where each table and key starts, from the TOML text (a light reading, for messages)."""
+    lines: dict[Loc, int] = {}
+    table: Loc = ()
+    arrays: dict[Loc, int] = {}
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        header = re.fullmatch(r"(\[\[?)\s*([^\]]+?)\s*\]\]?(\s*#.*)?", line)
+        if header:
+            path = tuple(_split_key(header.group(2)))
+            if header.group(1) == "[[":
+                arrays[path] = arrays.get(path, -1) + 1
+                path = (*path, arrays[path])
+            table = path
+            lines.setdefault(table, number)
+            continue
+        assignment = re.match(r'((?:"[^"]*"|[A-Za-z0-9_.-]+|\s)+?)\s*=', line)
+        if assignment and not line.startswith("#"):
+            lines.setdefault((*table, *_split_key(assignment.group(1))), number)
+    return lines
+
+
+def _split_key(key: str) -> list[str]:
+    return [p.strip().strip('"') for p in re.findall(r'"[^"]*"|[^.]+', key)]
+
+
+def line_of(text: str, loc: Loc) -> int | None:
+    lines = _key_lines(text)
+    for end in range(len(loc), 0, -1):
+        found = lines.get(tuple(loc[:end]))
+        if found:
+            return found
+    return None
+
+
+def load_guide(path: Path) -> Guide:
+    data, text = read_toml(path)
+    guide = validate(Guide, data, path, text)
+    problems = [
+        Problem(str(path), dotted(loc), message, line_of(text, loc))
+        for loc, message in guide_problems(guide)
+    ]
+    if problems:
+        raise DataError(problems)
+    return guide
+
+
+@cache
+def bundled_guides() -> tuple[Guide, ...]:
+    return tuple(load_guide(p) for p in sorted(data_dir("guides").glob("*.toml")))
+
+
+def load_lea(path: Path, guides: Sequence[Guide] | None = None) -> Lea:
+    data, text = read_toml(path)
+    lea = validate(Lea, data, path, text)
+    guides = bundled_guides() if guides is None else guides
+    known = known_ids(applicable_guides(guides, lea))
+    problems = [
+        Problem(
+            str(path), dotted((section, key)), message, line_of(text, (section, key))
+        )
+        for section, key, message in _unknown_items(lea, known)
+    ]
+    if problems:
+        raise DataError(problems)
+    return lea
+
+
+def known_ids(guides: Iterable[Guide]) -> set[str]:
+    """Item ids an override or a done mark may name (series ids match their occurrences)."""
+    return {item_id for g in guides for item_id in g.item_ids()}
+
+
+def _unknown_items(lea: Lea, known: set[str]) -> Iterable[tuple[str, str, str]]:
+    for section, keys in (("overrides", lea.overrides), ("done", lea.done)):
+        for key in keys:
+            if key not in known and key.rsplit("/", 1)[0] not in known:
+                yield section, key, "unknown item for this LEA (see `pacing timeline`)"
+
+
+def is_profile(data: dict[str, Any]) -> bool:
+    return "monitoring" in data or "cds" in data
+
+
+def check_file(path: Path) -> Guide | Lea:
+    data, _ = read_toml(path)
+    return load_lea(path) if is_profile(data) else load_guide(path)
+
+
+def profiles_in(path: Path) -> list[Path]:
+    return sorted(path.glob("*.toml")) if path.is_dir() else [path]
