@@ -161,7 +161,9 @@ def test_level_1_progress_report_is_optional_universal_not_applicable(guides, ma
 
 def test_monthly_meeting_follows_assumption_and_override(guides, make_lea, may_2024) -> None:
     default = expand(guides, make_lea("lakeside-usd"), may_2024)
-    meetings = [e for e in default.items if e.series == "implementation-2024/step-4/cim-team-meeting"]
+    meetings = [
+        e for e in default.items if e.series == "implementation-2024/step-4/cim-team-meeting"
+    ]
     assert len(meetings) == 18 and meetings[1].due == D(2025, 2, 5)  # first Wednesday
     assert "first Wednesday" in " ".join(meetings[0].notes)
     custom = expand(guides, make_lea("sunrise-usd"), may_2024)  # overrides: 2nd Wednesday 15:30

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -88,7 +87,9 @@ def test_board_meeting_rule_and_missing_meeting(guides, make_lea, may_2024) -> N
         "board_meetings": [], "board_meeting_rule": "FREQ=MONTHLY;BYDAY=3TH"})  # fmt: skip
     approvals = expand(guides, by_rule, may_2024).get("sig-dis-2024/step-3/approvals")
     assert approvals.latest_finish == D(2024, 11, 21)
-    too_late = make_lea("riverbend-usd", overrides={}, calendar={"board_meetings": [D(2025, 1, 14)]})
+    too_late = make_lea(
+        "riverbend-usd", overrides={}, calendar={"board_meetings": [D(2025, 1, 14)]}
+    )
     approvals = expand(guides, too_late, may_2024).get("sig-dis-2024/step-3/approvals")
     assert approvals.status == "at-risk" and "No board meeting" in " ".join(approvals.notes)
 
@@ -130,12 +131,15 @@ def test_dependency_cycle_is_reported_not_raised() -> None:
 
 # ---------------------------------------------------------------- properties
 
+
 @st.composite
 def plans(draw: st.DrawFn) -> tuple[Guide, Lea]:
     n = draw(st.integers(1, 8))
     items: list[dict[str, Any]] = []
     for i in range(n):
-        deps = draw(st.lists(st.sampled_from([f"t{j}" for j in range(i)]), unique=True)) if i else []
+        deps = (
+            draw(st.lists(st.sampled_from([f"t{j}" for j in range(i)]), unique=True)) if i else []
+        )
         items.append({"id": f"t{i}", "step": 1, "title": f"T{i}", "kind": "task",
                       "duration_days": draw(st.integers(1, 15)), "depends_on": deps})  # fmt: skip
     due = draw(st.dates(D(2024, 1, 15), D(2026, 12, 20)))

@@ -53,7 +53,7 @@ def validate(model: type[M], data: dict[str, Any], path: Path, text: str) -> M:
 def _problem(path: Path, text: str, loc: Loc, err: Any) -> Problem:
     field = dotted(loc)
     message = str(err["msg"]).removeprefix("Value error, ")
-    if err["type"] in ("literal_error", "enum") or "input" in err and err["type"] != "missing":
+    if err["type"] in ("literal_error", "enum") or ("input" in err and err["type"] != "missing"):
         shown = err.get("input")
         if isinstance(shown, str | int | float) and not isinstance(shown, bool):
             message = f"{message} (got {shown!r})"
@@ -81,9 +81,9 @@ def _key_lines(text: str) -> dict[Loc, int]:
         line = raw.strip()
         header = re.fullmatch(r"(\[\[?)\s*([^\]]+?)\s*\]\]?(\s*#.*)?", line)
         if header:
-            path = tuple(_split_key(header.group(2)))
+            path: Loc = tuple(_split_key(header.group(2)))
             if header.group(1) == "[[":
-                arrays[path] = arrays.get(path, -1) + 1
+                arrays[path] = arrays.get(path, -1) + 1  # the n-th [[table]] of that name
                 path = (*path, arrays[path])
             table = path
             lines.setdefault(table, number)
@@ -130,9 +130,7 @@ def load_lea(path: Path, guides: Sequence[Guide] | None = None) -> Lea:
     guides = bundled_guides() if guides is None else guides
     known = known_ids(applicable_guides(guides, lea))
     problems = [
-        Problem(
-            str(path), dotted((section, key)), message, line_of(text, (section, key))
-        )
+        Problem(str(path), dotted((section, key)), message, line_of(text, (section, key)))
         for section, key, message in _unknown_items(lea, known)
     ]
     if problems:

@@ -12,7 +12,10 @@ from pacing.core.guide import Guide
 from pacing.core.lea import Lea
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-FILES = {"guides/guide.schema.json": Guide, "examples/profile.schema.json": Lea}
+FILES: dict[str, type[Guide] | type[Lea]] = {
+    "guides/guide.schema.json": Guide,
+    "examples/profile.schema.json": Lea,
+}
 
 
 def render(model: type[Guide] | type[Lea]) -> str:

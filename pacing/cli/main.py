@@ -29,7 +29,7 @@ class Pacing(click.Group):
             ctx.exit(1)
 
 
-class DateType(click.ParamType):
+class DateType(click.ParamType):  # type: ignore[type-arg]
     name = "YYYY-MM-DD"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
@@ -143,9 +143,7 @@ def ta_hours(profile: Path) -> None:
             hours = f"{s.hours_min:g}-{s.hours_max:g} h" if s.hours_max else "as agreed"
             click.echo(f"  {hours:>10}  {s.title}")
     n = lea.monitoring.sig_dis_indicators
-    click.echo(
-        f"Estimate for all listed services: {budget.hours_min:g}-{budget.hours_max:g} hours"
-    )
+    click.echo(f"Estimate for all listed services: {budget.hours_min:g}-{budget.hours_max:g} hours")
     click.echo(f"CDE-funded: {budget.funded_hours:g} hours ({n} indicator(s) x 20)")
     low, high = budget.cost_beyond(budget.hours_min), budget.cost_beyond(budget.hours_max)
     click.echo(f"Beyond the funded hours at ${budget.rate:g}/hour: ${low:,.0f}-${high:,.0f}")

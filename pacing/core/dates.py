@@ -82,9 +82,9 @@ def single(guide: Guide, item: Item, lea: Lea) -> Dates:
         due = when.before - ONE_DAY
         rule = item.rule or f"{said}: done by the day before, {long_date(due)}"
         return Dates(due=due, start=when.start, rule=rule)
-    due = when.on or when.end
-    assert due is not None
-    return Dates(due, when.start, when.start_time, when.end_time, rule=item.rule or said)
+    last = when.on or when.end
+    assert last is not None
+    return Dates(last, when.start, when.start_time, when.end_time, rule=item.rule or said)
 
 
 def series_dates(

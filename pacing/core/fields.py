@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import AfterValidator, StringConstraints
 
@@ -18,7 +18,7 @@ Role = Literal[
     "gen-ed-teacher",
     "other",
 ]
-ROLES: tuple[str, ...] = Role.__args__
+ROLES: tuple[str, ...] = get_args(Role)
 
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$", max_length=80)]
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import graphlib
-from typing import Annotated, Literal, TypeVar
+from typing import Annotated, Literal, TypeAlias, TypeVar, Union
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
@@ -20,7 +20,7 @@ T = TypeVar("T")
 
 # A value that may depend on the LEA: a plain value, or a table keyed by selector
 # ("new"/"continuing" Sig Dis status, "targeted-3", "targeted", "intensive", "default").
-Selectable = T | dict[str, T]
+Selectable: TypeAlias = Union[T, dict[str, T]]  # noqa: UP007 (a generic alias)
 
 
 def select(value: Selectable[T], lea: Lea) -> T | None:
@@ -28,10 +28,8 @@ def select(value: Selectable[T], lea: Lea) -> T | None:
     if not isinstance(value, dict):
         return value
     m = lea.monitoring
-    for key in (m.sig_dis, f"{m.tier}-{m.level}", m.tier, "default"):
-        if key in value:
-            return value[key]
-    return None
+    keys = (m.sig_dis, f"{m.tier}-{m.level}", m.tier, "default")
+    return next((value[k] for k in keys if k in value), None)
 
 
 class Strict(BaseModel):
@@ -234,5 +232,7 @@ def guide_problems(guide: Guide) -> list[tuple[tuple[str | int, ...], str]]:
         tuple(graphlib.TopologicalSorter(graph).static_order())
     except graphlib.CycleError as e:
         cycle = " -> ".join(e.args[1])
-        problems.append((("items", index[e.args[1][0]], "depends_on"), f"dependency cycle: {cycle}"))
+        problems.append(
+            (("items", index[e.args[1][0]], "depends_on"), f"dependency cycle: {cycle}")
+        )
     return problems

@@ -6,10 +6,10 @@ import dataclasses
 import datetime as dt
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, cast
 
 from pacing.core.dates import Dates, long_date, series_dates, single
-from pacing.core.guide import Guide, Item, Kind, Requirement, Resource, select
+from pacing.core.guide import Guide, Item, Kind, Requirement, Resource, Selectable, select
 from pacing.core.lea import Lea, Override
 from pacing.core.plan import Plan, backward_plan
 from pacing.core.workdays import WorkCalendar
@@ -117,7 +117,7 @@ def _drafts(guide: Guide, item: Item, lea: Lea) -> Iterator[Entry]:
     base = f"{guide.id}/step-{item.step}/{item.id}"
     prefix = f"{guide.id}/"
     na_reason = _na_reason(item, lea)
-    requirement = select(item.requirement, lea) or "optional"
+    requirement = cast(Requirement | None, select(item.requirement, lea)) or "optional"
     submit_to = tuple(_recipient_label(r, lea) for r in select(item.submit_to, lea) or [])
     over = lea.overrides.get(base, Override())
     if item.series:
@@ -170,7 +170,9 @@ def _date_undated(drafts: list[Entry], plan: Plan) -> list[Entry]:
             slot = plan.slots.get(d.id)
             if slot:
                 feeds = by_id[slot.bound_by].title if slot.bound_by else "its due date"
-                rule = f"Planned backwards from \u201c{feeds}\u201d ({d.duration_days} working days)"
+                rule = (
+                    f"Planned backwards from \u201c{feeds}\u201d ({d.duration_days} working days)"
+                )
                 d = dataclasses.replace(d, due=slot.latest_finish, rule=rule)
             else:
                 due = step_due.get((d.guide, d.step), dt.date.max)
@@ -212,7 +214,7 @@ def _na_reason(item: Item, lea: Lea) -> str | None:
     for na in item.na:
         if na.matches(lea):
             return na.reason
-    if select(item.requirement, lea) is None:
+    if select(cast(Selectable[str], item.requirement), lea) is None:
         return f"Not applicable to {tier_label(lea)} LEAs"
     return None
 

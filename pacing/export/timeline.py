@@ -117,23 +117,39 @@ def to_md(t: Timeline, items: list[Entry]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _table_item(e: Entry) -> str:
+    text = e.title
+    if e.start_time and e.end_time:
+        text += f" ({e.start_time:%H:%M}-{e.end_time:%H:%M})"
+    if e.start and e.start != e.due:
+        text += f" [from {e.start:%Y-%m-%d}]"
+    return f"{text} — {e.na_reason}" if e.na_reason else text
+
+
 def print_table(console: Console, t: Timeline, items: list[Entry]) -> None:
+    from rich import box
     from rich.table import Table
 
     m = t.lea.monitoring
     tier = f"{m.tier} level {m.level}" if m.level else m.tier
     title = f"{t.lea.name} · {tier} · cohort {m.cohort} · as of {t.today.isoformat()}"
-    table = Table(title=title, title_justify="left", expand=False, pad_edge=False)
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
     table.add_column("Due", no_wrap=True)
-    table.add_column("St", justify="right")
-    table.add_column("Item", ratio=1)
+    table.add_column("St", justify="right", no_wrap=True)
+    table.add_column("Item", ratio=1, overflow="fold")
     table.add_column("Status", no_wrap=True)
     table.add_column("Start by", no_wrap=True)
+    table.add_column("Slack", justify="right", no_wrap=True)
     for e in items:
-        style = STATUS_STYLE[e.status]
-        slack = f" ({e.slack_days:+d}d)" if e.slack_days is not None and e.status != "done" else ""
-        start_by = f"{e.latest_start:%Y-%m-%d}{slack}" if e.latest_start else ""
-        title_text = e.title if not e.na_reason else f"{e.title} — {e.na_reason}"
-        table.add_row(when_text(e), str(e.step), title_text, e.status, start_by, style=style)
+        planned = e.latest_start and e.status not in ("done", "not-applicable")
+        table.add_row(
+            f"{e.due:%Y-%m-%d}",
+            str(e.step),
+            _table_item(e),
+            "n/a" if e.status == "not-applicable" else e.status,
+            f"{e.latest_start:%Y-%m-%d}" if planned and e.latest_start else "",
+            f"{e.slack_days:+d}d" if planned and e.slack_days is not None else "",
+            style=STATUS_STYLE[e.status],
+        )
     console.print(table)
-    console.print(f"{len(items)} items. Rules and assumptions: --format md or json.")
+    console.print(f"{len(items)} items; slack in working days. Rules: --format md or json.")
