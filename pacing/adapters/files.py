@@ -63,6 +63,8 @@ def _problem(path: Path, text: str, loc: Loc, err: Any) -> Problem:
 def dotted(loc: Iterable[str | int]) -> str:
     out = ""
     for part in loc:
+        if part == "[key]":  # pydantic's marker for a bad key: the key itself is named already
+            continue
         if isinstance(part, int):
             out += f"[{part}]"
         else:

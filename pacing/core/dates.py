@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 
 from dateutil.rrule import rrulestr
 
@@ -105,16 +106,17 @@ def series_dates(
         yield from _report_dates(series, every, start, end, period)
 
 
-def _rrule_dates(rule: str, start: dt.date, end: dt.date, period: Period) -> Iterator[Dates]:
+@lru_cache(maxsize=256)
+def _rrule_dates(rule: str, start: dt.date, end: dt.date, period: Period) -> tuple[Dates, ...]:
+    """Occurrences of `rule` in [start, end] (cached: every LEA of a cohort shares them)."""
     recurrence = rrulestr(rule, dtstart=dt.datetime.combine(start, dt.time()))
     freq = rule.upper()
     key = "%Y" if "FREQ=YEARLY" in freq else "%Y-%m" if "FREQ=MONTHLY" in freq else "%Y-%m-%d"
     text = f"{rule} within the {period.title} ({long_date(start)} - {long_date(end)})"
-    for moment in recurrence.between(
+    moments = recurrence.between(
         dt.datetime.combine(start, dt.time()), dt.datetime.combine(end, dt.time()), inc=True
-    ):
-        day = moment.date()
-        yield Dates(due=day, occurrence=day.strftime(key), rule=text)
+    )
+    return tuple(Dates(m.date(), occurrence=m.strftime(key), rule=text) for m in moments)
 
 
 def _report_dates(

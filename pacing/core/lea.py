@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal
 
-from dateutil.rrule import rrulestr
+from dateutil.rrule import DAILY, YEARLY, rrulestr
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from pacing.core.fields import EMAIL, ROLES, Email, Role, Slug, Text, Tier
@@ -33,9 +33,11 @@ def _timezone(name: str) -> str:
 
 def _rrule(rule: str) -> str:
     try:
-        rrulestr(rule, dtstart=dt.datetime(2024, 1, 1))
+        parsed = rrulestr(rule, dtstart=dt.datetime(2024, 1, 1))
     except (ValueError, TypeError) as e:
         raise ValueError(f"not a valid RRULE ({e})") from None
+    if getattr(parsed, "_freq", YEARLY) > DAILY:  # hourly and finer: not a meeting calendar
+        raise ValueError("a meeting RRULE repeats daily at most (FREQ=DAILY, WEEKLY, MONTHLY...)")
     return rule
 
 
@@ -120,6 +122,14 @@ class Override(Strict):
     end_time: dt.time | None = None
     rrule: Rrule | None = None  # series: a different meeting rule
     dates: list[dt.date] | None = None  # series: the exact dates instead of the rule
+
+    @model_validator(mode="after")
+    def _times(self) -> Override:
+        if (self.start_time is None) != (self.end_time is None):
+            raise ValueError("give both 'start_time' and 'end_time', or neither")
+        if self.start_time and self.end_time and self.start_time >= self.end_time:
+            raise ValueError("'end_time' must be after 'start_time'")
+        return self
 
 
 class Lea(Strict):

@@ -6,6 +6,7 @@ import dataclasses
 import datetime as dt
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Literal, cast
 
 from pacing.core.dates import Dates, long_date, series_dates, single
@@ -16,6 +17,7 @@ from pacing.core.workdays import WorkCalendar
 
 Status = Literal["done", "overdue", "at-risk", "due-soon", "upcoming", "not-applicable"]
 DUE_SOON_DAYS = 14
+NO_OVERRIDE = Override()
 CONTACT_LABELS = {"fmta_consultant": "FMTA consultant", "selpa": "SELPA"}
 
 
@@ -104,12 +106,17 @@ def lea_calendar(lea: Lea, drafts: Sequence[Entry]) -> WorkCalendar:
 def board_meetings(lea: Lea, years: tuple[int, int]) -> list[dt.date]:
     days = set(lea.calendar.board_meetings)
     if lea.calendar.board_meeting_rule:
-        from dateutil.rrule import rrulestr
-
-        first = dt.datetime(years[0], 1, 1)
-        rule = rrulestr(lea.calendar.board_meeting_rule, dtstart=first)
-        days.update(m.date() for m in rule.between(first, dt.datetime(years[1], 12, 31), inc=True))
+        days.update(_rule_days(lea.calendar.board_meeting_rule, years))
     return sorted(days)
+
+
+@lru_cache(maxsize=256)
+def _rule_days(rule: str, years: tuple[int, int]) -> tuple[dt.date, ...]:
+    from dateutil.rrule import rrulestr
+
+    first = dt.datetime(years[0], 1, 1)
+    moments = rrulestr(rule, dtstart=first).between(first, dt.datetime(years[1], 12, 31), inc=True)
+    return tuple(m.date() for m in moments)
 
 
 def _drafts(guide: Guide, item: Item, lea: Lea) -> Iterator[Entry]:
@@ -117,9 +124,9 @@ def _drafts(guide: Guide, item: Item, lea: Lea) -> Iterator[Entry]:
     base = f"{guide.id}/step-{item.step}/{item.id}"
     prefix = f"{guide.id}/"
     na_reason = _na_reason(item, lea)
-    requirement = cast(Requirement | None, select(item.requirement, lea)) or "optional"
+    requirement = cast("Requirement | None", select(item.requirement, lea)) or "optional"
     submit_to = tuple(_recipient_label(r, lea) for r in select(item.submit_to, lea) or [])
-    over = lea.overrides.get(base, Override())
+    over = lea.overrides.get(base, NO_OVERRIDE)
     if item.series:
         occurrences: Iterator[Dates] = series_dates(guide, item.series, lea, over.rrule, over.dates)
     else:
@@ -152,7 +159,7 @@ def _drafts(guide: Guide, item: Item, lea: Lea) -> Iterator[Entry]:
         )
         if dates.occurrence and entry_id != base:
             entry = _override(entry, over, series_level=True)
-        yield _override(entry, lea.overrides.get(entry_id, Override()), series_level=False)
+        yield _override(entry, lea.overrides.get(entry_id, NO_OVERRIDE), series_level=False)
 
 
 def _date_undated(drafts: list[Entry], plan: Plan) -> list[Entry]:
@@ -214,7 +221,7 @@ def _na_reason(item: Item, lea: Lea) -> str | None:
     for na in item.na:
         if na.matches(lea):
             return na.reason
-    if select(cast(Selectable[str], item.requirement), lea) is None:
+    if select(cast("Selectable[str]", item.requirement), lea) is None:
         return f"Not applicable to {tier_label(lea)} LEAs"
     return None
 

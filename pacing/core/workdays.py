@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -21,7 +22,12 @@ def california_holidays(first_year: int, last_year: int) -> dict[dt.date, str]:
 
 @dataclass(frozen=True)
 class WorkCalendar:
-    closed: dict[dt.date, str] = field(default_factory=dict)  # non-working weekdays and why
+    closed: dict[dt.date, str] = field(default_factory=dict)  # non-working days and why
+    _closed_weekdays: tuple[int, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        weekdays = sorted(d.toordinal() for d in self.closed if d.weekday() < 5)
+        object.__setattr__(self, "_closed_weekdays", tuple(weekdays))
 
     @classmethod
     def build(
@@ -67,9 +73,14 @@ class WorkCalendar:
         """Working days in [start, end); negative when end is before start."""
         if end < start:
             return -self.count(end, start)
-        days = 0
-        day = start
-        while day < end:
-            days += self.is_working(day)
-            day += ONE_DAY
-        return days
+        first, last = start.toordinal(), end.toordinal()
+        closed = bisect.bisect_left(self._closed_weekdays, last) - bisect.bisect_left(
+            self._closed_weekdays, first
+        )
+        return weekdays_before(last) - weekdays_before(first) - closed
+
+
+def weekdays_before(ordinal: int) -> int:
+    """Monday-Friday days before the proleptic ordinal `ordinal` (day 1 is a Monday)."""
+    weeks, rest = divmod(ordinal - 1, 7)
+    return weeks * 5 + min(rest, 5)
