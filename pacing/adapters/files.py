@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from pacing.core.errors import DataError, Problem
-from pacing.core.guide import Guide, guide_problems
+from pacing.core.guide import Guide, Item, guide_problems
 from pacing.core.lea import Lea
 from pacing.core.timeline import applicable_guides
 
@@ -53,10 +53,12 @@ def validate(model: type[M], data: dict[str, Any], path: Path, text: str) -> M:
 def _problem(path: Path, text: str, loc: Loc, err: Any) -> Problem:
     field = dotted(loc)
     message = str(err["msg"]).removeprefix("Value error, ")
-    if err["type"] in ("literal_error", "enum") or ("input" in err and err["type"] != "missing"):
-        shown = err.get("input")
-        if isinstance(shown, str | int | float) and not isinstance(shown, bool):
-            message = f"{message} (got {shown!r})"
+    if err["type"] == "string_pattern_mismatch" and field.endswith("email"):
+        message = "not an email address"
+    shown = err.get("input")
+    showable = isinstance(shown, str | int | float) and not isinstance(shown, bool)
+    if showable and repr(shown) not in message and err["type"] != "missing":
+        message = f"{message} (got {shown!r})"
     return Problem(str(path), field, message, line_of(text, loc))
 
 
@@ -140,16 +142,21 @@ def load_lea(path: Path, guides: Sequence[Guide] | None = None) -> Lea:
     return lea
 
 
-def known_ids(guides: Iterable[Guide]) -> set[str]:
-    """Item ids an override or a done mark may name (series ids match their occurrences)."""
-    return {item_id for g in guides for item_id in g.item_ids()}
+def known_ids(guides: Iterable[Guide]) -> dict[str, Item]:
+    """Item ids an override or a done mark may name (a series id and its occurrences)."""
+    return {item_id: item for g in guides for item_id, item in g.item_ids().items()}
 
 
-def _unknown_items(lea: Lea, known: set[str]) -> Iterable[tuple[str, str, str]]:
+def _unknown_items(lea: Lea, known: dict[str, Item]) -> Iterable[tuple[str, str, str]]:
     for section, keys in (("overrides", lea.overrides), ("done", lea.done)):
         for key in keys:
-            if key not in known and key.rsplit("/", 1)[0] not in known:
+            series = known.get(key.rsplit("/", 1)[0])
+            if key not in known and not (series and series.series):
                 yield section, key, "unknown item for this LEA (see `pacing timeline`)"
+    for key, over in lea.overrides.items():
+        item = known.get(key)
+        if item and not item.series and (over.rrule or over.dates):
+            yield "overrides", key, "'rrule' and 'dates' apply to a series, not to one item"
 
 
 def is_profile(data: dict[str, Any]) -> bool:

@@ -121,7 +121,7 @@ def timeline(
     else:
         from rich.console import Console
 
-        export.print_table(Console(highlight=False), t, items)
+        export.print_table(Console(highlight=False, markup=False, emoji=False), t, items)
 
 
 @cli.command("ta-hours")

@@ -12,7 +12,7 @@ from pacing.core.fields import EMAIL, ROLES, Email, Role, Slug, Text, Tier
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True)
 
 
 def _cds(code: str) -> str:
@@ -129,6 +129,8 @@ class Override(Strict):
             raise ValueError("give both 'start_time' and 'end_time', or neither")
         if self.start_time and self.end_time and self.start_time >= self.end_time:
             raise ValueError("'end_time' must be after 'start_time'")
+        if self.start and self.due and self.start > self.due:
+            raise ValueError("'start' is after 'due'")
         return self
 
 
