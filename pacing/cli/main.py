@@ -7,6 +7,7 @@ import os
 import sys
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import click
 
@@ -150,6 +151,107 @@ def ta_hours(profile: Path) -> None:
     for item in budget.guide.items:
         if item.when:
             click.echo(f"Deadline: {item.title}: {item.when.text}")
+
+
+@cli.command()
+@click.argument("source", type=EXISTING)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write here "
+              "instead of stdout.")  # fmt: skip
+@click.option("--no-tasks", is_flag=True, help="Leave out the backward-planned 'Start by' events.")
+@click.option("--todo", is_flag=True, help="Add VTODOs (DUE, STATUS) for clients that show tasks.")
+def ics(source: Path, output: Path | None, no_tasks: bool, todo: bool) -> None:
+    """Export an LEA profile (or a folder of them, as one calendar) as .ics."""
+    from pacing.adapters.files import load_lea, profiles_in
+    from pacing.adapters.state import State
+    from pacing.clock import now
+    from pacing.core.timeline import expand
+    from pacing.export.ics import feed_events, revise, to_ics
+
+    state, stamp = State(), now()
+    paths = profiles_in(source)
+    leas = [load_lea(p) for p in paths]
+    aggregate = source.is_dir()
+    events = []
+    for lea in leas:
+        today = stamp.astimezone(ZoneInfo(lea.timezone)).date()
+        t = expand(_guides(), lea, today, state.done_marks(lea.id))
+        events += feed_events(t, prefix=aggregate, start_by=not no_tasks)
+    if aggregate:
+        name, calendar_id = (
+            f"CIM: {source.resolve().name} ({len(leas)} LEAs)",
+            f"_all-{source.resolve().name}",
+        )
+    else:
+        name, calendar_id = f"CIM: {leas[0].name}", leas[0].id
+    previous = state.revisions(calendar_id + ("#todo" if todo else ""))
+    revisions = revise(previous, events, stamp)
+    state.save_revisions(calendar_id + ("#todo" if todo else ""), revisions, previous)
+    body = to_ics(name, calendar_id, events, revisions, todo=todo)
+    if output:
+        output.write_bytes(body)
+    else:
+        sys.stdout.buffer.write(body)
+
+
+@cli.command()
+@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8180, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--base-url", help="Public URL when behind a proxy, e.g. https://cim.example.org")
+def serve(folder: Path, host: str, port: int, base_url: str | None) -> None:
+    """Serve the folder's LEA feeds (and their pages) over HTTP."""
+    import logging
+
+    import uvicorn
+
+    from pacing.feeds.server import create_app
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    book = _book(folder)
+    book.refresh()
+    base = base_url or f"http://{host}:{port}"
+    click.echo(f"pacing: serving {len(book.entries)} LEA feeds from {folder} on {base}")
+    _print_urls(book, base)
+    uvicorn.run(create_app(book, base_url), host=host, port=port, log_level="warning")
+
+
+@cli.command()
+@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8180, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--base-url", help="Public URL when behind a proxy, e.g. https://cim.example.org")
+@click.option("--rotate", is_flag=True, help="New secret: new URLs; the old ones keep working "
+              "until feed-secret.previous is removed from the state dir.")  # fmt: skip
+def feeds(folder: Path, host: str, port: int, base_url: str | None, rotate: bool) -> None:
+    """Print each LEA's subscription URLs (as `serve` with the same options serves them)."""
+    if rotate:
+        from pacing.adapters.state import rotate_secret
+
+        rotate_secret()
+    book = _book(folder)
+    book.refresh()
+    _print_urls(book, base_url or f"http://{host}:{port}")
+
+
+def _book(folder: Path) -> Any:
+    from pacing.adapters.state import State, feed_secrets
+    from pacing.clock import now
+    from pacing.feeds.book import FeedBook
+
+    return FeedBook(folder, State(), now, feed_secrets())
+
+
+def _print_urls(book: Any, base: str) -> None:
+    from pacing.feeds.server import feed_urls
+
+    for lea_id, name, url, page in feed_urls(book, base):
+        click.echo(f"{lea_id}: {name}")
+        click.echo(f"  feed:   {url}")
+        click.echo(f"  webcal: webcal://{url.split('://', 1)[1]}")
+        if page:
+            click.echo(f"  page:   {page}")
+    for error in book.errors.values():
+        click.echo(f"pacing: {error}", err=True)
 
 
 def main() -> None:

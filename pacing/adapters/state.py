@@ -1,0 +1,131 @@
+"""The state store (SQLite by default, any SQLAlchemy URL): feed revisions and done marks."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import secrets
+from collections.abc import Mapping
+from functools import cached_property
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from pacing.export.ics import Revision
+
+metadata = sa.MetaData()
+feed_revision = sa.Table(
+    "feed_revision",
+    metadata,
+    sa.Column("calendar", sa.String(200), primary_key=True),
+    sa.Column("uid", sa.String(300), primary_key=True),
+    sa.Column("dates_digest", sa.String(64), nullable=False),
+    sa.Column("content_digest", sa.String(64), nullable=False),
+    sa.Column("sequence", sa.Integer, nullable=False),
+    sa.Column("modified", sa.String(32), nullable=False),  # ISO 8601, UTC
+)
+done_mark = sa.Table(
+    "done_mark",
+    metadata,
+    sa.Column("lea", sa.String(80), primary_key=True),
+    sa.Column("item", sa.String(300), primary_key=True),
+    sa.Column("done_on", sa.Date, nullable=False),
+)
+
+
+def state_dir() -> Path:
+    """PACING_STATE_DIR, else the per-user state dir (created on first use)."""
+    configured = os.environ.get("PACING_STATE_DIR")
+    if configured:
+        path = Path(configured)
+    else:
+        import platformdirs
+
+        path = Path(platformdirs.user_state_dir("pacing", appauthor=False))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def feed_secrets(directory: Path | None = None) -> list[bytes]:
+    """The secrets feed tokens derive from: the current one (generated once, mode 0600) and,
+    while a rotation is under way, the previous one (`feed-secret.previous`)."""
+    folder = directory or state_dir()
+    path = folder / "feed-secret"
+    if not path.exists():
+        write_secret(path)
+    found = [bytes.fromhex(path.read_text().strip())]
+    previous = folder / "feed-secret.previous"
+    if previous.exists():
+        found.append(bytes.fromhex(previous.read_text().strip()))
+    return found
+
+
+def write_secret(path: Path) -> None:
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(secrets.token_hex(32) + "\n")
+    tmp.replace(path)
+
+
+def rotate_secret(directory: Path | None = None) -> None:
+    """New feed URLs; the old ones keep working until `feed-secret.previous` is removed."""
+    folder = directory or state_dir()
+    feed_secrets(folder)
+    (folder / "feed-secret").replace(folder / "feed-secret.previous")
+    write_secret(folder / "feed-secret")
+
+
+class State:
+    def __init__(self, url: str | None = None) -> None:
+        self.url = url or os.environ.get("PACING_DB") or f"sqlite:///{state_dir() / 'pacing.db'}"
+
+    @cached_property
+    def engine(self) -> sa.Engine:
+        engine = sa.create_engine(self.url)
+        metadata.create_all(engine)
+        return engine
+
+    def revisions(self, calendar: str) -> dict[str, Revision]:
+        query = sa.select(feed_revision).where(feed_revision.c.calendar == calendar)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return {
+            r.uid: Revision(
+                r.dates_digest, r.content_digest, r.sequence, dt.datetime.fromisoformat(r.modified)
+            )
+            for r in rows
+        }
+
+    def save_revisions(
+        self, calendar: str, revisions: Mapping[str, Revision], previous: Mapping[str, Revision]
+    ) -> None:
+        changed = [(uid, rev) for uid, rev in revisions.items() if previous.get(uid) != rev]
+        if not changed:
+            return
+        table = feed_revision
+        with self.engine.begin() as conn:
+            conn.execute(
+                table.delete().where(
+                    table.c.calendar == calendar, table.c.uid.in_([u for u, _ in changed])
+                )
+            )
+            conn.execute(
+                table.insert(),
+                [
+                    {
+                        "calendar": calendar,
+                        "uid": uid,
+                        "dates_digest": rev.dates_digest,
+                        "content_digest": rev.content_digest,
+                        "sequence": rev.sequence,
+                        "modified": rev.modified.isoformat(),
+                    }
+                    for uid, rev in changed
+                ],
+            )
+
+    def done_marks(self, lea: str) -> dict[str, dt.date]:
+        query = sa.select(done_mark.c.item, done_mark.c.done_on).where(done_mark.c.lea == lea)
+        with self.engine.connect() as conn:
+            return {item: day for item, day in conn.execute(query).all()}

@@ -1,0 +1,351 @@
+"""Timelines as one iCalendar feed (RFC 5545) for subscribing clients, via `icalendar`.
+
+Pure: revisions (SEQUENCE, LAST-MODIFIED, DTSTAMP) and the generation time are parameters.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from pacing.core.dates import long_date
+from pacing.core.lea import Lea
+from pacing.core.timeline import Entry, Timeline
+
+PRODID = "-//pacing//CIM pacing guides//EN"
+REFRESH = dt.timedelta(hours=12)
+ONE_DAY = dt.timedelta(days=1)
+UTC = dt.UTC
+
+
+@dataclass(frozen=True)
+class Revision:
+    """What a feed consumer was last shown of one event."""
+
+    dates_digest: str
+    content_digest: str
+    sequence: int
+    modified: dt.datetime  # UTC
+
+
+@dataclass(frozen=True)
+class FeedEvent:
+    """One VEVENT (and optional VTODO), before revision stamps are known."""
+
+    uid: str
+    summary: str
+    start: dt.date | dt.datetime
+    end: dt.date | dt.datetime
+    description: str
+    categories: tuple[str, ...]
+    url: str | None = None
+    rrule: Mapping[str, Any] | None = None
+    rdates: tuple[dt.date | dt.datetime, ...] = ()
+    alarms: tuple[dt.timedelta, ...] = ()  # before the due date's end (all-day) or the start
+    done_on: dt.date | None = None
+    due: dt.date | None = None  # for the VTODO
+    todo_start: dt.date | None = None
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def all_day(self) -> bool:
+        return not isinstance(self.start, dt.datetime)
+
+    def digests(self) -> tuple[str, str]:
+        """(dates, content): SEQUENCE follows the first, LAST-MODIFIED follows either."""
+        dates = repr((self.start, self.end, sorted((self.rrule or {}).items()), self.rdates))
+        content = repr((self.summary, self.description, self.categories, self.url, self.alarms))
+        return _hash(dates), _hash(dates + content)
+
+
+def _hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def revise(
+    previous: Mapping[str, Revision], events: Iterable[FeedEvent], now: dt.datetime
+) -> dict[str, Revision]:
+    """Each event's revision: unchanged events keep theirs; changed dates bump SEQUENCE."""
+    out = {}
+    for event in events:
+        dates, content = event.digests()
+        old = previous.get(event.uid)
+        if old is None:
+            out[event.uid] = Revision(dates, content, 0, now)
+        elif old.dates_digest != dates:
+            out[event.uid] = Revision(dates, content, old.sequence + 1, now)
+        elif old.content_digest != content:
+            out[event.uid] = Revision(dates, content, old.sequence, now)
+        else:
+            out[event.uid] = old
+    return out
+
+
+# ---------------------------------------------------------------- timeline -> events
+
+
+def feed_events(t: Timeline, *, prefix: bool = False, start_by: bool = True) -> list[FeedEvent]:
+    """The LEA's dated items as events: meeting series folded into one RRULE event each."""
+    events: list[FeedEvent] = []
+    seen_series: set[str] = set()
+    for e in t.items:
+        if e.status == "not-applicable":
+            continue
+        if e.kind == "meeting" and e.series:
+            if e.series not in seen_series:
+                seen_series.add(e.series)
+                events.append(_meeting_series(t, [x for x in t.items if x.series == e.series]))
+            continue
+        events.append(_event(t, e))
+        if start_by and e.latest_start and e.status != "done" and e.latest_start < e.due:
+            events.append(_start_by(t, e))
+    if prefix:
+        tag = f"[{short_name(t.lea)}] "
+        events = [_with(ev, summary=tag + ev.summary) for ev in events]
+    return events
+
+
+def short_name(lea: Lea) -> str:
+    return (
+        lea.name.replace("Unified School District", "USD")
+        .replace("Elementary School District", "ESD")
+        .replace("School District", "SD")
+    )
+
+
+def _with(event: FeedEvent, **changes: Any) -> FeedEvent:
+    import dataclasses
+
+    return dataclasses.replace(event, **changes)
+
+
+def uid(t: Timeline, item_id: str, suffix: str = "") -> str:
+    """Stable across runs and date changes: guide/step/item[/occurrence] and the LEA id."""
+    return f"{item_id}{suffix}@{t.lea.id}.pacing"
+
+
+def _event(t: Timeline, e: Entry) -> FeedEvent:
+    start, end = _span(t.lea, e)
+    done = e.status == "done"
+    summary = ("Done: " if done else "") + _summary(e)
+    return FeedEvent(
+        uid=uid(t, e.id),
+        summary=summary,
+        start=start,
+        end=end,
+        description=describe(t, e),
+        categories=_categories(t, e),
+        url=next((r.url for r in e.resources if r.url), None),
+        alarms=() if done else _alarms(t.lea, timed=isinstance(start, dt.datetime)),
+        done_on=e.done_on,
+        due=e.due,
+        todo_start=min(e.latest_start or e.due, e.start or e.due),
+    )
+
+
+def _summary(e: Entry) -> str:
+    prefix = {"deadline": "Due: ", "report": "Report due: "}.get(e.kind, "")
+    return prefix + e.title
+
+
+def _start_by(t: Timeline, e: Entry) -> FeedEvent:
+    assert e.latest_start is not None
+    work = f"{e.duration_days} working days" if e.duration_days else "the work"
+    text = (
+        f"Latest start for {work} so that \u201c{e.title}\u201d is ready by "
+        f"{long_date(e.latest_finish or e.due)} (due {long_date(e.due)}).\n"
+        f"Slack as of {long_date(t.today)}: {e.slack_days} working days.\nItem: {e.id}"
+    )
+    return FeedEvent(
+        uid=uid(t, e.id, "#start-by"),
+        summary=f"Start by: {e.title}",
+        start=e.latest_start,
+        end=e.latest_start + ONE_DAY,
+        description=text,
+        categories=(*_categories(t, e), "Start by"),
+        alarms=_alarms(t.lea, timed=False, offsets=(0,)),
+    )
+
+
+def _meeting_series(t: Timeline, occurrences: list[Entry]) -> FeedEvent:
+    first, last = occurrences[0], occurrences[-1]
+    start, end = _span(t.lea, first)
+    item = first.item
+    over = t.lea.overrides.get(first.series or "")
+    description = describe(t, first, series=True)
+    rule_text = (over.rrule if over else None) or (item.series.rrule if item.series else None)
+    rrule = rdates = None
+    if rule_text and not (over and over.dates):
+        rrule = _rrule(rule_text, _until(t.lea, last, timed=isinstance(start, dt.datetime)))
+    else:
+        rdates = tuple(_span(t.lea, o)[0] for o in occurrences[1:])
+    return FeedEvent(
+        uid=uid(t, first.series or first.id),
+        summary=item.title,
+        start=start,
+        end=end,
+        description=description,
+        categories=_categories(t, first),
+        rrule=rrule,
+        rdates=rdates or (),
+        alarms=_alarms(t.lea, timed=isinstance(start, dt.datetime), offsets=(1,)),
+        due=first.due,
+    )
+
+
+def _rrule(text: str, until: dt.date | dt.datetime) -> dict[str, Any]:
+    parts: dict[str, Any] = {}
+    for pair in text.split(";"):
+        key, _, value = pair.partition("=")
+        if key.upper() not in ("UNTIL", "COUNT", "DTSTART"):
+            parts[key.lower()] = value.split(",") if "," in value else value
+    parts["until"] = until
+    return parts
+
+
+def _until(lea: Lea, last: Entry, timed: bool) -> dt.date | dt.datetime:
+    start = _span(lea, last)[0]
+    if timed and isinstance(start, dt.datetime):
+        return start.astimezone(UTC)  # RFC 5545: UNTIL in UTC when DTSTART has a TZID
+    return last.due
+
+
+def _span(lea: Lea, e: Entry) -> tuple[dt.date | dt.datetime, dt.date | dt.datetime]:
+    """All-day items span start..due with an exclusive DTEND; timed meetings get the LEA zone."""
+    if e.start_time and e.end_time:
+        zone = ZoneInfo(lea.timezone)
+        return (
+            dt.datetime.combine(e.due, e.start_time, zone),
+            dt.datetime.combine(e.due, e.end_time, zone),
+        )
+    return (e.start or e.due), e.due + ONE_DAY
+
+
+def _alarms(
+    lea: Lea, timed: bool, offsets: Sequence[int] | None = None
+) -> tuple[dt.timedelta, ...]:
+    """Triggers before the event's end (all-day: at `send_at` on due minus N days)."""
+    days = lea.reminders.offsets_days if offsets is None else offsets
+    send_at = lea.reminders.send_at
+    at = dt.timedelta(hours=send_at.hour, minutes=send_at.minute)
+    if timed:
+        return tuple(-dt.timedelta(days=n) if n else -dt.timedelta(minutes=30) for n in days)
+    return tuple(at - dt.timedelta(days=n + 1) for n in sorted(set(days), reverse=True))
+
+
+def _categories(t: Timeline, e: Entry) -> tuple[str, ...]:
+    step = t.steps.get(e.step)
+    label = f"Step {e.step}: {step}" if e.step and step else step or f"Step {e.step}"
+    return (label, "Done") if e.status == "done" else (label,)
+
+
+def describe(t: Timeline, e: Entry, series: bool = False) -> str:
+    """What to do, where to submit it, the rule behind the date, the box's Required items."""
+    lines = [e.title if not series else e.item.title, ""]
+    if series:
+        lines.append(f"Repeats: {e.rule}")
+    elif e.start and e.start != e.due:
+        lines.append(f"Window: {long_date(e.start)} - {long_date(e.due)}")
+    else:
+        lines.append(f"Due: {long_date(e.due)}")
+    lines.append(f"Rule: {e.rule}")
+    if e.status == "done" and e.done_on:
+        lines.append(f"Done on {long_date(e.done_on)}")
+    elif not series:
+        lines.append(f"Status as of {long_date(t.today)}: {e.status}")
+    if e.latest_start and not series:
+        lines.append(f"Start by: {long_date(e.latest_start)} ({e.duration_days} working days)")
+    if e.submit_to:
+        lines.append("Submit to: " + ", ".join(e.submit_to))
+    lines.append(f"Requirement: {e.requirement}")
+    item = e.item
+    for heading, entries in (("Required", item.required), ("Recommended", item.recommended)):
+        if entries:
+            lines += ["", f"{heading}:", *(f"- {x}" for x in entries)]
+    if e.resources:
+        lines += ["", "Resources:"]
+        lines += [f"- {r.title}" + (f": {r.url}" if r.url else "") for r in e.resources]
+    if e.notes:
+        lines += ["", *e.notes]
+    lines += ["", f"Item: {e.series if series else e.id}"]
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- events -> iCalendar
+
+
+def to_ics(
+    name: str,
+    calendar_id: str,
+    events: Sequence[FeedEvent],
+    revisions: Mapping[str, Revision],
+    *,
+    todo: bool = False,
+) -> bytes:
+    """One VCALENDAR, no METHOD; DTSTAMP and LAST-MODIFIED are each event's revision time."""
+    from icalendar import Alarm, Calendar, Event, Todo, vDuration
+    from icalendar.enums import TRANSP
+
+    calendar = Calendar.new(
+        name=name, prodid=PRODID, refresh_interval=REFRESH, uid=f"{calendar_id}@pacing"
+    )
+    calendar["REFRESH-INTERVAL"].params["VALUE"] = "DURATION"
+    calendar.add("x-published-ttl", vDuration(REFRESH))
+    for event in sorted(events, key=lambda ev: (_day(ev.start), ev.uid)):
+        rev = revisions[event.uid]
+        vevent = Event.new(
+            uid=event.uid,
+            summary=event.summary,
+            start=event.start,
+            end=event.end,
+            stamp=rev.modified,
+            last_modified=rev.modified,
+            sequence=rev.sequence,
+            description=event.description,
+            categories=list(event.categories),
+            url=event.url,
+            transparency=TRANSP.TRANSPARENT if event.all_day else TRANSP.OPAQUE,
+        )
+        if event.rrule:
+            vevent.add("rrule", dict(event.rrule))
+        for rdate in event.rdates:
+            vevent.add("rdate", rdate)
+        for trigger in event.alarms:
+            alarm = Alarm.new(description=event.summary)
+            alarm.add("action", "DISPLAY")
+            related = {} if not event.all_day else {"RELATED": "END"}
+            alarm.add("trigger", trigger, parameters=related)
+            vevent.add_component(alarm)
+        calendar.add_component(vevent)
+        if todo and event.due and not event.rrule:
+            calendar.add_component(_todo(event, rev, Todo))
+    calendar.add_missing_timezones()
+    for zone in calendar.timezones:
+        zone.pop("COMMENT", None)  # RFC 5545 has no COMMENT in VTIMEZONE
+    return bytes(calendar.to_ical())
+
+
+def _todo(event: FeedEvent, rev: Revision, todo_class: Any) -> Any:
+    vtodo = todo_class.new(
+        uid=event.uid.replace("@", "#todo@", 1),
+        summary=event.summary,
+        stamp=rev.modified,
+        last_modified=rev.modified,
+        sequence=rev.sequence,
+        description=event.description,
+        status="COMPLETED" if event.done_on else "NEEDS-ACTION",
+    )
+    vtodo.add("dtstart", event.todo_start or event.due)
+    vtodo.add("due", event.due)
+    if event.done_on:
+        vtodo.add("completed", dt.datetime.combine(event.done_on, dt.time(12), UTC))
+        vtodo.add("percent-complete", 100)
+    return vtodo
+
+
+def _day(value: dt.date | dt.datetime) -> dt.date:
+    return value.date() if isinstance(value, dt.datetime) else value

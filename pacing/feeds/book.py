@@ -1,0 +1,186 @@
+"""The feed book: every LEA profile in a folder, rendered once, re-rendered when a profile, a
+guide or the date changes, and kept at its last good version while a profile fails to validate."""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import hashlib
+import hmac
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from email.utils import format_datetime
+from pathlib import Path
+
+from pacing.adapters.files import data_dir, load_guide, load_lea, profiles_in
+from pacing.adapters.state import State
+from pacing.core.errors import DataError, fail
+from pacing.core.guide import Guide
+from pacing.core.lea import Lea
+from pacing.core.timeline import Timeline, expand
+from pacing.export.ics import FeedEvent, feed_events, revise, to_ics
+
+log = logging.getLogger("pacing.feeds")
+ALL = "_all"  # the aggregate feed's id: never a valid LEA slug
+
+
+@dataclass(frozen=True)
+class Rendered:
+    body: bytes
+    gzipped: bytes
+    etag: str
+    last_modified: dt.datetime
+
+    @classmethod
+    def of(cls, body: bytes, last_modified: dt.datetime) -> Rendered:
+        digest = hashlib.sha256(body).hexdigest()[:32]
+        return cls(body, gzip.compress(body, mtime=0), f'"{digest}"', last_modified)
+
+    @property
+    def http_date(self) -> str:
+        return format_datetime(self.last_modified.astimezone(dt.UTC), usegmt=True)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One LEA of the book: its last good profile, timeline and feed."""
+
+    path: Path
+    stamp: tuple[float, int]
+    lea: Lea
+    timeline: Timeline
+    feed: Rendered
+    events: tuple[FeedEvent, ...]
+
+
+class FeedBook:
+    def __init__(
+        self,
+        folder: Path,
+        state: State,
+        now: Callable[[], dt.datetime],
+        secrets: Sequence[bytes],
+        guide_dir: Path | None = None,
+    ) -> None:
+        self.folder = folder
+        self.state = state
+        self.now = now
+        self.secrets = list(secrets)
+        self.guide_dir = guide_dir or data_dir("guides")
+        self.entries: dict[str, Entry] = {}
+        self.errors: dict[str, str] = {}  # profile path -> its current error
+        self._guides: tuple[Guide, ...] = ()
+        self._guide_stamp: tuple[tuple[str, float, int], ...] = ()
+        self._today: dict[str, dt.date] = {}
+        self._aggregate: Rendered | None = None
+
+    # -------------------------------------------------------------- tokens
+
+    def token(self, lea_id: str, secret: bytes | None = None) -> str:
+        key = secret if secret is not None else self.secrets[0]
+        return hmac.new(key, f"pacing-feed:{lea_id}".encode(), hashlib.sha256).hexdigest()[:32]
+
+    def token_ok(self, lea_id: str, token: str) -> bool:
+        """Constant-time against every accepted secret (the current one and, while rotating,
+        the previous one)."""
+        found = False
+        for secret in self.secrets:
+            expected = self.token(lea_id, secret).encode()
+            found |= hmac.compare_digest(expected, token.encode("utf-8", "replace"))
+        return found
+
+    # -------------------------------------------------------------- refresh
+
+    def refresh(self) -> None:
+        """Pick up changed guides, profiles and dates; keep the last good feed on errors."""
+        guides_changed = self._load_guides()
+        paths = profiles_in(self.folder) if self.folder.exists() else []
+        current = {str(p) for p in paths}
+        for lea_id, entry in list(self.entries.items()):
+            if str(entry.path) not in current:
+                del self.entries[lea_id]
+                self._aggregate = None
+        self.errors = {p: e for p, e in self.errors.items() if p in current}
+        for path in paths:
+            self._refresh_one(path, guides_changed)
+
+    def _load_guides(self) -> bool:
+        files = sorted(self.guide_dir.glob("*.toml"))
+        stamp = tuple((str(p), *self._stat(p)) for p in files)
+        if stamp == self._guide_stamp:
+            return False
+        try:
+            guides = tuple(load_guide(p) for p in files)
+        except DataError as e:
+            log.error("guide error, keeping the last good guides: %s", e)
+            self._guide_stamp = stamp
+            return False
+        self._guides, self._guide_stamp = guides, stamp
+        return True
+
+    @staticmethod
+    def _stat(path: Path) -> tuple[float, int]:
+        st = path.stat()
+        return st.st_mtime, st.st_size
+
+    def _refresh_one(self, path: Path, guides_changed: bool) -> None:
+        old = next((e for e in self.entries.values() if e.path == path), None)
+        stamp = self._stat(path)
+        if old and not guides_changed and old.stamp == stamp and not self._new_day(old.lea):
+            return
+        try:
+            lea = load_lea(path, self._guides)
+            if lea.id in self.entries and self.entries[lea.id].path != path:
+                raise fail(str(path), "id", f"{lea.id!r} is also the id of another profile")
+        except DataError as e:
+            if str(path) not in self.errors:
+                log.error("profile error, serving its last good feed: %s", e)
+            self.errors[str(path)] = str(e)
+            return
+        self.errors.pop(str(path), None)
+        if old and old.lea.id != lea.id:
+            del self.entries[old.lea.id]
+        self.entries[lea.id] = self._render(path, stamp, lea)
+        self._aggregate = None
+        log.info("rendered feed for %s (%d events)", lea.id, len(self.entries[lea.id].events))
+
+    def _new_day(self, lea: Lea) -> bool:
+        from zoneinfo import ZoneInfo
+
+        return self.now().astimezone(ZoneInfo(lea.timezone)).date() != self._today.get(lea.id)
+
+    def _render(self, path: Path, stamp: tuple[float, int], lea: Lea) -> Entry:
+        from zoneinfo import ZoneInfo
+
+        now = self.now()
+        today = now.astimezone(ZoneInfo(lea.timezone)).date()
+        self._today[lea.id] = today
+        timeline = expand(self._guides, lea, today, self.state.done_marks(lea.id))
+        events = tuple(feed_events(timeline))
+        feed = self._feed(f"CIM: {lea.name}", lea.id, events, now)
+        return Entry(path, stamp, lea, timeline, feed, events)
+
+    def _feed(
+        self, name: str, calendar_id: str, events: Sequence[FeedEvent], now: dt.datetime
+    ) -> Rendered:
+        previous = self.state.revisions(calendar_id)
+        revisions = revise(previous, events, now)
+        self.state.save_revisions(calendar_id, revisions, previous)
+        body = to_ics(name, calendar_id, events, revisions)
+        last = max((r.modified for r in revisions.values()), default=now)
+        return Rendered.of(body, last)
+
+    def aggregate(self) -> Rendered:
+        """One calendar for the whole folder (a SELPA's or consultant's caseload)."""
+        if self._aggregate is None:
+            events = [
+                ev
+                for lea_id in sorted(self.entries)
+                for ev in feed_events(self.entries[lea_id].timeline, prefix=True)
+            ]
+            title = f"CIM: {self.folder.resolve().name} ({len(self.entries)} LEAs)"
+            self._aggregate = self._feed(
+                title, f"{ALL}-{self.folder.resolve().name}", events, self.now()
+            )
+        return self._aggregate
