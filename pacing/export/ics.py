@@ -290,9 +290,8 @@ def to_ics(
     from icalendar import Alarm, Calendar, Event, Todo, vDuration
     from icalendar.enums import TRANSP
 
-    calendar = Calendar.new(
-        name=name, prodid=PRODID, refresh_interval=REFRESH, uid=f"{calendar_id}@pacing"
-    )
+    calendar = Calendar.new(name=name, prodid=PRODID, refresh_interval=REFRESH)
+    calendar.pop("UID", None)  # new() invents a random one: output must be deterministic
     calendar["REFRESH-INTERVAL"].params["VALUE"] = "DURATION"
     calendar.add("x-published-ttl", vDuration(REFRESH))
     for event in sorted(events, key=lambda ev: (_day(ev.start), ev.uid)):

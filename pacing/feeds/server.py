@@ -126,14 +126,9 @@ def feed_urls(book: FeedBook, base_url: str) -> list[tuple[str, str, str, str]]:
     rows = []
     for lea_id in sorted(book.entries):
         token = book.token(lea_id)
-        rows.append(
-            (
-                lea_id,
-                book.entries[lea_id].lea.name,
-                f"{base_url}/feeds/{lea_id}/{token}.ics",
-                f"{base_url}/feeds/{lea_id}/{token}/",
-            )  # fmt: skip
-        )
+        name = book.entries[lea_id].lea.name
+        feed = f"{base_url}/feeds/{lea_id}/{token}.ics"
+        rows.append((lea_id, name, feed, f"{base_url}/feeds/{lea_id}/{token}/"))
     token = book.token(ALL)
     rows.append((ALL, "All LEAs in the folder", f"{base_url}/feeds/{ALL}/{token}.ics", ""))
     return rows
