@@ -140,7 +140,7 @@ def test_uids_are_stable_and_sequence_follows_date_changes(make_lea) -> None:
     unchanged = "sig-dis-2024/step-1/step-1-submission@riverbend-usd.pacing"
     assert second[unchanged] == first[unchanged]
     event = next(e for e in parse(to_ics("x", "x", after, second)).walk("VEVENT") if e.uid == uid)
-    assert event.sequence == 1 and event.last_modified == later and event.DTSTAMP == later
+    assert event.sequence == 1 and event.last_modified == later and event.stamp == later
 
 
 def test_output_is_deterministic(make_lea) -> None:
