@@ -32,6 +32,32 @@ done_mark = sa.Table(
     sa.Column("done_on", sa.Date, nullable=False),
 )
 
+reminder = sa.Table(
+    "reminder",
+    metadata,
+    sa.Column("key", sa.String(600), primary_key=True),  # LEA|item|offset|recipient
+    sa.Column("lea", sa.String(80), nullable=False, index=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("item_ids", sa.Text, nullable=False),  # item ids, one per line
+    sa.Column("due", sa.Date, nullable=False),
+    sa.Column("to_addr", sa.String(254), nullable=False),
+    sa.Column("cc", sa.Text, nullable=False),  # addresses, one per line
+    sa.Column("send_at", sa.DateTime, nullable=False, index=True),  # naive UTC
+    # pending -> claimed -> sent | failed | folded (into an overdue notice) | cancelled
+    sa.Column("status", sa.String(12), nullable=False, index=True),
+    sa.Column("claimed_until", sa.DateTime),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("next_try", sa.DateTime),
+    sa.Column("last_error", sa.Text),
+    sa.Column("sent_at", sa.DateTime),
+)
+plan_change = sa.Table(  # bumped by `pacing done`/`undo` so a running daemon re-plans
+    "plan_change",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("counter", sa.Integer, nullable=False),
+)
+
 
 def state_dir() -> Path:
     """PACING_STATE_DIR, else the per-user state dir (created on first use)."""
@@ -83,6 +109,8 @@ class State:
     @cached_property
     def engine(self) -> sa.Engine:
         engine = sa.create_engine(self.url)
+        if engine.dialect.name == "sqlite":
+            sa.event.listen(engine, "connect", _sqlite_pragmas)
         metadata.create_all(engine)
         return engine
 
@@ -125,7 +153,33 @@ class State:
                 ],
             )
 
+    def mark_done(self, lea: str, item: str, on: dt.date | None) -> None:
+        """Record (or, with None, remove) a done mark; running daemons re-plan."""
+        with self.engine.begin() as conn:
+            where = (done_mark.c.lea == lea) & (done_mark.c.item == item)
+            conn.execute(done_mark.delete().where(where))
+            if on is not None:
+                conn.execute(done_mark.insert().values(lea=lea, item=item, done_on=on))
+            bumped = conn.execute(
+                plan_change.update().values(counter=plan_change.c.counter + 1)
+            ).rowcount
+            if not bumped:
+                conn.execute(plan_change.insert().values(id=1, counter=1))
+
+    def plan_counter(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(sa.select(plan_change.c.counter)).scalar() or 0)
+
     def done_marks(self, lea: str) -> dict[str, dt.date]:
         query = sa.select(done_mark.c.item, done_mark.c.done_on).where(done_mark.c.lea == lea)
         with self.engine.connect() as conn:
             return {item: day for item, day in conn.execute(query).all()}
+
+
+def _sqlite_pragmas(connection: object, _record: object) -> None:
+    """WAL: readers never block the daemon; a busy writer is waited for, not failed."""
+    cursor = connection.cursor()  # type: ignore[attr-defined]
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()

@@ -194,10 +194,162 @@ def ics(source: Path, output: Path | None, no_tasks: bool, todo: bool) -> None:
 
 
 @cli.command()
+@click.argument("profile", type=EXISTING)
+@click.option("--format", "fmt", type=click.Choice(("md", "html", "csv")), required=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--today", type=DATE, help="As of this date (default: today in the LEA's zone).")
+def checklist(profile: Path, fmt: str, output: Path | None, today: dt.date | None) -> None:
+    """Printable pacing-guide table and Stepwell box checklist (md, html or csv)."""
+    from pacing.export.checklist import render_checklist
+
+    t = _timeline(profile, today)
+    text = render_checklist(t, fmt)
+    if output:
+        output.write_text(text, encoding="utf-8", newline="")
+    else:
+        click.echo(text, nl=False)
+
+
+def _timeline(profile: Path, today: dt.date | None) -> Any:
+    from pacing.adapters.files import load_lea
+    from pacing.adapters.state import State
+    from pacing.clock import today as clock_today
+    from pacing.core.timeline import expand
+
+    lea = load_lea(profile)
+    return expand(_guides(), lea, today or clock_today(lea.timezone), State().done_marks(lea.id))
+
+
+@cli.command()
+@click.argument("profile", type=EXISTING)
+@click.argument("item_id")
+@click.option("--on", "on", type=DATE, help="Done on this date (default: today).")
+def done(profile: Path, item_id: str, on: dt.date | None) -> None:
+    """Mark an item done (the pacing guide's "Done" column); reminders for it stop."""
+    from pacing.adapters.state import State
+    from pacing.clock import today
+
+    t = _timeline(profile, None)
+    entry = _entry(t, item_id, profile)
+    day = on or today(t.lea.timezone)
+    State().mark_done(t.lea.id, entry.id, day)
+    click.echo(f"done: {entry.id} ({entry.title}) on {day.isoformat()}")
+
+
+@cli.command()
+@click.argument("profile", type=EXISTING)
+@click.argument("item_id")
+def undo(profile: Path, item_id: str) -> None:
+    """Remove a done mark."""
+    from pacing.adapters.state import State
+
+    t = _timeline(profile, None)
+    entry = _entry(t, item_id, profile)
+    State().mark_done(t.lea.id, entry.id, None)
+    click.echo(f"not done: {entry.id} ({entry.title})")
+
+
+def _entry(t: Any, item_id: str, profile: Path) -> Any:
+    from pacing.core.errors import fail
+
+    found = next((e for e in t.items if e.id == item_id), None)
+    if found is None:
+        raise fail(str(profile), "ITEM-ID", f"unknown item {item_id!r} (see `pacing timeline`)")
+    return found
+
+
+@cli.command()
+@click.argument("profiles", nargs=-1, type=EXISTING)
+@click.option("--next", "show_next", default=10, show_default=True, help="Next reminders shown.")
+def status(profiles: tuple[Path, ...], show_next: int) -> None:
+    """Reminders: next to send, sent/failed counts, last errors."""
+    from collections import Counter
+
+    from pacing.adapters.files import load_lea, profiles_in
+    from pacing.adapters.state import State
+    from pacing.clock import now
+    from pacing.reminders.ledger import Ledger
+
+    leas = [load_lea(p).id for given in profiles for p in profiles_in(given)]
+    rows = Ledger(State()).rows(leas or None)
+    counts = Counter(r.status for r in rows)
+    click.echo(", ".join(f"{k}: {counts[k]}" for k in
+                         ("pending", "claimed", "sent", "failed", "folded", "cancelled")))  # fmt: skip
+    moment = now()
+    upcoming = [r for r in rows if r.status == "pending" and r.send_at >= moment][:show_next]
+    for r in upcoming:
+        click.echo(f"next  {r.send_at:%Y-%m-%d %H:%M}Z  {r.kind:8} {r.to:32} {r.items[0]}")
+    for r in [r for r in rows if r.last_error and r.status in ("failed", "pending")][-10:]:
+        click.echo(f"error {r.status:7} {r.to:32} {r.items[0]}: {r.last_error}")
+
+
+@cli.command()
+@click.argument("sources", nargs=-1, required=True, type=EXISTING)
+@click.option("--dry-run", is_flag=True, help="Print what would be sent, send nothing.")
+@click.option("--from", "start", type=DATE, help="With --dry-run: from this date (default today).")
+@click.option("--until", type=DATE, help="With --dry-run: until this date (default +30 days).")
+def remind(
+    sources: tuple[Path, ...], dry_run: bool, start: dt.date | None, until: dt.date | None
+) -> None:
+    """The reminder daemon (or, with --dry-run, a preview: local send time, to, item)."""
+    if dry_run:
+        _preview(sources, start, until)
+        return
+    import asyncio
+
+    daemon = _daemon(sources, None)
+    asyncio.run(daemon.run())
+
+
+def _preview(sources: tuple[Path, ...], start: dt.date | None, until: dt.date | None) -> None:
+    from pacing.adapters.files import load_lea, profiles_in
+    from pacing.adapters.state import State
+    from pacing.clock import today
+    from pacing.core.reminders import plan
+    from pacing.core.timeline import expand
+
+    state = State()
+    for path in (p for s in sources for p in profiles_in(s)):
+        lea = load_lea(path)
+        first = start or today(lea.timezone)
+        last = until or first + dt.timedelta(days=30)
+        t = expand(_guides(), lea, first, state.done_marks(lea.id))
+        zone = ZoneInfo(lea.timezone)
+        for r in sorted(plan(t), key=lambda r: (r.send_at, r.key)):
+            local = r.send_at.astimezone(zone)
+            if first <= local.date() <= last:
+                cc = f" cc {', '.join(r.cc)}" if r.cc else ""
+                items = r.items[0] if len(r.items) == 1 else f"{len(r.items)} items"
+                click.echo(f"{local:%Y-%m-%d %H:%M %Z}  {lea.id:16} {r.kind:8} {r.to}{cc}  {items}")
+
+
+def _daemon(sources: tuple[Path, ...], page_url: Any) -> Any:
+    import logging
+
+    from pacing.adapters.state import State, state_dir
+    from pacing.clock import now
+    from pacing.reminders.daemon import Daemon
+    from pacing.reminders.send import MaildirSender, SmtpConfig, SmtpSender
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        config = SmtpConfig.from_env()
+    except ValueError as e:
+        from pacing.core.errors import fail
+
+        raise fail("environment", "PACING_SMTP_TLS", str(e)) from None
+    sender = SmtpSender(config) if config else MaildirSender(state_dir() / "outbox")
+    click.echo(f"pacing: reminders go to {sender.describe()}", err=True)
+    kwargs = {"page_url": page_url} if page_url else {}
+    return Daemon(list(sources), State(), sender, now, **kwargs)
+
+
+@cli.command()
 @click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8180, show_default=True, type=click.IntRange(0, 65535))
 @click.option("--base-url", help="Public URL when behind a proxy, e.g. https://cim.example.org")
+@click.option("--no-reminders", is_flag=True, help="Serve feeds only.")
 def serve(folder: Path, host: str, port: int, base_url: str | None) -> None:
     """Serve the folder's LEA feeds (and their pages) over HTTP."""
     import logging

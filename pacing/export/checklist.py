@@ -1,0 +1,256 @@
+"""Printable checklists: the pacing-guide table and the Stepwell box checklist, as Markdown,
+one self-contained HTML page (with the SVG timeline chart), or CSV for Excel."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from collections.abc import Sequence
+from functools import cache
+from typing import Any
+from urllib.parse import urlsplit
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
+
+from pacing.adapters.files import bundled_guides, data_dir
+from pacing.core.timeline import Entry, Timeline, tier_label
+from pacing.export.gantt import Band, gantt_svg, timeline_periods, when_label
+
+FORMATS = ("md", "html", "csv")
+NA_TEXT = "N/A - write N/A in this box"
+STATUS_LABELS = {
+    "done": "Done",
+    "overdue": "Overdue",
+    "at-risk": "At risk",
+    "due-soon": "Due soon",
+    "upcoming": "Upcoming",
+    "not-applicable": "Not applicable",
+}
+SIG_DIS_LABELS = {"new": "newly identified", "continuing": "continuing", "no": ""}
+CSV_COLUMNS = [
+    "Step", "Activity", "Target date", "Done", "Status", "Requirement", "Submit to",
+    "Resources", "Rule", "Item id",
+]  # fmt: skip
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+@cache
+def environment() -> Environment:
+    """The templates/ environment: HTML templates autoescaped, undefined names an error."""
+    env = Environment(
+        loader=FileSystemLoader(data_dir("templates")),
+        autoescape=select_autoescape(["html", "html.j2"], default_for_string=False),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["md"] = md_cell
+    env.filters["breakable"] = breakable
+    return env
+
+
+def md_cell(text: object) -> str:
+    """Text safe inside a Markdown table cell (pipes escaped, one line)."""
+    return " ".join(str(text).split()).replace("|", "\\|")
+
+
+def breakable(text: object) -> Markup:
+    """Escaped text that may wrap after "@" and "/" (long addresses in narrow columns)."""
+    out = Markup.escape(str(text))
+    return out.replace("@", Markup("@<wbr>")).replace("/", Markup("/<wbr>"))
+
+
+def safe_url(url: str | None) -> str | None:
+    """Only http(s) and mailto links are linked; anything else is shown as text."""
+    if not url:
+        return None
+    scheme = urlsplit(url.strip()).scheme.lower()
+    return url.strip() if scheme in ("http", "https", "mailto") else None
+
+
+def _short(day: dt.date) -> str:
+    return f"{day:%b} {day.day}, {day.year}"
+
+
+def _long(day: dt.date) -> str:
+    return f"{day:%B} {day.day}, {day.year}"
+
+
+def _activity(e: Entry) -> str:
+    box = e.item.box if e.item is not None else None
+    return f"Box {box}: {e.title}" if box else e.title
+
+
+def _na_reason(e: Entry) -> str:
+    reason = e.na_reason or ""
+    return reason.removesuffix(" - write N/A in this box").removesuffix(" - write N/A")
+
+
+def _row(e: Entry) -> dict[str, Any]:
+    planned = e.latest_start and e.status not in ("done", "not-applicable")
+    return {
+        "id": e.id,
+        "activity": _activity(e),
+        "kind": e.kind,
+        "target": when_label(e),
+        "target_iso": _iso_when(e),
+        "start_by": _short(e.latest_start) if planned and e.latest_start else "",
+        "done": e.status == "done",
+        "done_on": _short(e.done_on) if e.done_on else "",
+        "done_iso": e.done_on.isoformat() if e.done_on else "",
+        "status": e.status,
+        "status_label": STATUS_LABELS[e.status],
+        "requirement": e.requirement,
+        "na": e.status == "not-applicable",
+        "na_reason": _na_reason(e),
+        "resources": [{"title": r.title, "url": safe_url(r.url)} for r in e.resources],
+        "submit_to": list(e.submit_to),
+        "rule": e.rule,
+    }
+
+
+def _iso_when(e: Entry) -> str:
+    if e.start and e.start != e.due:
+        return f"{e.start.isoformat()} \u2013 {e.due.isoformat()}"
+    if e.start_time and e.end_time:
+        return f"{e.due.isoformat()} {e.start_time:%H:%M}\u2013{e.end_time:%H:%M}"
+    return e.due.isoformat()
+
+
+def _box(e: Entry) -> dict[str, Any]:
+    item = e.item
+    na = e.status == "not-applicable"
+    return {
+        "number": item.box,
+        "anchor": f"box-{item.box}",
+        "title": e.title,
+        "step": e.step,
+        "id": e.id,
+        "due": _short(e.due),
+        "start_by": _short(e.latest_start) if e.latest_start and not na else "",
+        "status": e.status,
+        "status_label": STATUS_LABELS[e.status],
+        "done_on": _short(e.done_on) if e.done_on else "",
+        "requirement": e.requirement,
+        "na": na,
+        "na_text": NA_TEXT,
+        "na_reason": _na_reason(e),
+        "condition": item.condition or "",
+        "required": [] if na else list(item.required),
+        "recommended": [] if na else list(item.recommended),
+        "guidance": [] if na else list(item.guidance),
+        "submit_to": list(e.submit_to),
+    }
+
+
+def context(t: Timeline, periods: Sequence[Band] | None = None) -> dict[str, Any]:
+    """Everything the templates show, as plain values (no model objects)."""
+    m = t.lea.monitoring
+    steps = []
+    for number in sorted({e.step for e in t.items}):
+        rows = [_row(e) for e in t.items if e.step == number]
+        steps.append({"number": number, "name": t.steps.get(number, ""), "rows": rows})
+    boxed = [e for e in t.items if e.item is not None and e.item.box]
+    boxes = [_box(e) for e in sorted(boxed, key=lambda e: (e.item.box or 0, e.id))]
+    return {
+        "lea": {
+            "id": t.lea.id,
+            "name": t.lea.name,
+            "cds": t.lea.cds,
+            "tier": tier_label(t.lea),
+            "cohort": m.cohort,
+            "sig_dis": SIG_DIS_LABELS[m.sig_dis],
+        },
+        "today": _long(t.today),
+        "today_iso": t.today.isoformat(),
+        "steps": steps,
+        "boxes": boxes,
+        "no_boxes": (
+            f"No Stepwell box checklist: the Targeted Level 3 Stepwell boxes do not apply to "
+            f"{tier_label(t.lea)} LEAs."
+        ),
+        "counts": {
+            status: sum(e.status == status for e in t.items)
+            for status in ("overdue", "at-risk", "due-soon", "done")
+        },
+        "total": len(t.items),
+        "assumptions": list(t.assumptions),
+        "periods": [
+            {"title": b.title, "start": _short(b.start), "end": _short(b.end)}
+            for b in _periods(t, periods)
+        ],
+    }
+
+
+def _periods(t: Timeline, periods: Sequence[Band] | None) -> Sequence[Band]:
+    """The given bands, else those of the bundled guides the timeline was built from."""
+    if periods is not None:
+        return periods
+    used = {e.guide for e in t.items}
+    return timeline_periods([g for g in bundled_guides() if g.id in used], t.lea)
+
+
+def render_checklist(t: Timeline, fmt: str, periods: Sequence[Band] | None = None) -> str:
+    """The LEA's pacing-guide table and Stepwell box checklist as "md", "html" or "csv".
+
+    `periods` are the bands of the chart (see `gantt.timeline_periods`); by default those of
+    the bundled guides."""
+    if fmt == "csv":
+        return to_csv(t)
+    if fmt == "md":
+        return environment().get_template("checklist.md.j2").render(context(t, periods))
+    if fmt == "html":
+        bands = _periods(t, periods)
+        ctx = context(t, bands)
+        ctx["chart"] = Markup(gantt_svg(t, bands))
+        return environment().get_template("checklist.html.j2").render(ctx)
+    raise ValueError(f"unknown checklist format {fmt!r} (expected one of {', '.join(FORMATS)})")
+
+
+def render_feed_page(
+    t: Timeline, feed_url: str, webcal_url: str, periods: Sequence[Band] | None = None
+) -> str:
+    """The LEA's feed page: subscription help, then the chart and the checklist."""
+    bands = _periods(t, periods)
+    ctx = context(t, bands)
+    ctx["chart"] = Markup(gantt_svg(t, bands))
+    ctx["feed_url"] = feed_url
+    ctx["webcal_url"] = webcal_url if webcal_url.lower().startswith("webcal://") else ""
+    return environment().get_template("feed_page.html.j2").render(ctx)
+
+
+def excel_safe(value: object) -> str:
+    """A cell Excel will not run as a formula."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(FORMULA_START) else text
+
+
+def to_csv(t: Timeline) -> str:
+    """One row per timeline item, UTF-8 with a BOM and CRLF line ends (opens in Excel)."""
+    out = io.StringIO()
+    out.write("\ufeff")
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    for e in t.items:
+        row = _row(e)
+        status = row["status_label"] + (f": {e.na_reason}" if e.na_reason else "")
+        resources = "; ".join(
+            f"{r['title']} ({r['url']})" if r["url"] else r["title"] for r in row["resources"]
+        )
+        cells = [
+            f"Step {e.step}: {t.steps.get(e.step, '')}".rstrip(": "),
+            row["activity"],
+            row["target_iso"],
+            row["done_iso"],
+            status,
+            e.requirement,
+            "; ".join(e.submit_to),
+            resources,
+            e.rule,
+            e.id,
+        ]
+        writer.writerow([excel_safe(c) for c in cells])
+    return out.getvalue()

@@ -1,0 +1,153 @@
+"""Sending: SMTP through aiosmtplib (one reused connection per batch), or a Maildir outbox when no
+SMTP server is configured. Each message's outcome is reported as soon as the server answers."""
+
+from __future__ import annotations
+
+import logging
+import mailbox
+import os
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Literal, Protocol
+
+log = logging.getLogger("pacing.reminders")
+Outcome = Literal["sent", "retry", "failed"]
+Report = Callable[[int, Outcome, str], None]  # index in the batch, outcome, error text
+
+
+class Sender(Protocol):
+    address: str
+
+    def describe(self) -> str: ...
+
+    async def send(
+        self, messages: Sequence[EmailMessage], report: Report, stop: Callable[[], bool]
+    ) -> None: ...
+
+
+@dataclass(frozen=True)
+class SmtpConfig:
+    host: str
+    port: int = 587
+    tls: Literal["starttls", "tls", "none"] = "starttls"
+    user: str | None = None
+    password: str | None = None
+    address: str = "pacing@localhost"
+    timeout: float = 30.0
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> SmtpConfig | None:
+        """PACING_SMTP_HOST (required), _PORT, _TLS (starttls|tls|none), _USER, _PASSWORD,
+        _TIMEOUT, and PACING_MAIL_FROM. None when no host is set."""
+        e = os.environ if env is None else env
+        host = e.get("PACING_SMTP_HOST")
+        if not host:
+            return None
+        tls = e.get("PACING_SMTP_TLS", "starttls")
+        if tls not in ("starttls", "tls", "none"):
+            raise ValueError(f"PACING_SMTP_TLS must be starttls, tls or none, not {tls!r}")
+        default_port = {"starttls": 587, "tls": 465, "none": 25}[tls]
+        return cls(
+            host=host,
+            port=int(e.get("PACING_SMTP_PORT", default_port)),
+            tls=tls,  # type: ignore[arg-type]
+            user=e.get("PACING_SMTP_USER") or None,
+            password=e.get("PACING_SMTP_PASSWORD") or None,
+            address=e.get("PACING_MAIL_FROM", "pacing@localhost"),
+            timeout=float(e.get("PACING_SMTP_TIMEOUT", "30")),
+        )
+
+
+def classify(error: BaseException) -> tuple[Outcome, str]:
+    """Temporary (4xx, refused connection, timeout) is retried; permanent (5xx) is not."""
+    import aiosmtplib
+
+    if isinstance(error, aiosmtplib.SMTPRecipientsRefused):
+        codes = [r.code for r in error.recipients]
+        text = "; ".join(f"{r.recipient}: {r.code} {r.message}" for r in error.recipients)
+        return ("retry" if all(400 <= c < 500 for c in codes) else "failed"), text
+    if isinstance(error, aiosmtplib.SMTPResponseException):
+        outcome: Outcome = "retry" if 400 <= error.code < 500 else "failed"
+        return outcome, f"{error.code} {error.message}"
+    return "retry", f"{type(error).__name__}: {error}"
+
+
+class SmtpSender:
+    def __init__(self, config: SmtpConfig) -> None:
+        self.config = config
+        self.address = config.address
+
+    def describe(self) -> str:
+        c = self.config
+        return f"SMTP {c.host}:{c.port} ({c.tls})"
+
+    async def _connect(self) -> object:
+        import aiosmtplib
+
+        c = self.config
+        client = aiosmtplib.SMTP(
+            hostname=c.host, port=c.port, timeout=c.timeout, use_tls=c.tls == "tls",
+            start_tls=c.tls == "starttls",
+        )  # fmt: skip
+        await client.connect()
+        if c.user and c.password:
+            await client.login(c.user, c.password)
+        return client
+
+    async def send(
+        self, messages: Sequence[EmailMessage], report: Report, stop: Callable[[], bool]
+    ) -> None:
+        import aiosmtplib
+
+        client: aiosmtplib.SMTP | None = None
+        for index, message in enumerate(messages):
+            if stop():
+                return  # what was not sent stays claimed and is taken again after the lease
+            try:
+                if client is None or not client.is_connected:
+                    client = await self._connect()  # type: ignore[assignment]
+                assert client is not None
+                await client.send_message(message)
+            except (TimeoutError, aiosmtplib.SMTPException, OSError) as error:
+                outcome, text = classify(error)
+                report(index, outcome, text)
+                if not isinstance(error, aiosmtplib.SMTPRecipientsRefused):
+                    await _close(client)
+                    client = None
+                continue
+            report(index, "sent", "")
+        await _close(client)
+
+
+async def _close(client: object) -> None:
+    try:
+        if client is not None:
+            await client.quit()  # type: ignore[attr-defined]
+    except Exception:  # the connection may already be gone
+        pass
+
+
+class MaildirSender:
+    """The embedded default: a Maildir outbox any mail client can open (delivery is atomic)."""
+
+    def __init__(self, folder: Path, address: str = "pacing@localhost") -> None:
+        self.folder = folder
+        self.address = address
+
+    def describe(self) -> str:
+        return f"Maildir outbox {self.folder} (no SMTP server configured)"
+
+    async def send(
+        self, messages: Sequence[EmailMessage], report: Report, stop: Callable[[], bool]
+    ) -> None:
+        box = mailbox.Maildir(self.folder, create=True)
+        for index, message in enumerate(messages):
+            if stop():
+                return
+            box.add(message)
+            report(index, "sent", "")
+
+
+SendFn = Callable[[Sequence[EmailMessage], Report, Callable[[], bool]], Awaitable[None]]
