@@ -25,6 +25,8 @@ class Pacing(click.Group):
         except DataError as e:
             click.echo(f"pacing: {e}", err=True)
             ctx.exit(1)
+        except BrokenPipeError:
+            raise
         except OSError as e:
             click.echo(f"pacing: {one_line(str(e))}", err=True)
             ctx.exit(1)
@@ -409,4 +411,8 @@ def _print_urls(book: Any, base: str) -> None:
 def main() -> None:
     if os.environ.get("NO_COLOR"):
         os.environ.setdefault("TERM", "dumb")
-    cli(prog_name="pacing")
+    try:
+        cli(prog_name="pacing")
+    except BrokenPipeError:  # `pacing ... | head`
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(0)

@@ -211,4 +211,5 @@ def _values(r: Reminder) -> dict[str, object]:
         "send_at": naive(r.send_at),
         "status": "pending",
         "attempts": 0,
+        "last_error": None,
     }
