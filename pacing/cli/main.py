@@ -352,8 +352,9 @@ def _daemon(sources: tuple[Path, ...], page_url: Any) -> Any:
 @click.option("--port", default=8180, show_default=True, type=click.IntRange(0, 65535))
 @click.option("--base-url", help="Public URL when behind a proxy, e.g. https://cim.example.org")
 @click.option("--no-reminders", is_flag=True, help="Serve feeds only.")
-def serve(folder: Path, host: str, port: int, base_url: str | None) -> None:
-    """Serve the folder's LEA feeds (and their pages) over HTTP."""
+def serve(folder: Path, host: str, port: int, base_url: str | None, no_reminders: bool) -> None:
+    """Serve the folder's LEA feeds (and their pages) over HTTP, and send their reminders."""
+    import asyncio
     import logging
 
     import uvicorn
@@ -366,7 +367,24 @@ def serve(folder: Path, host: str, port: int, base_url: str | None) -> None:
     base = base_url or f"http://{host}:{port}"
     click.echo(f"pacing: serving {len(book.entries)} LEA feeds from {folder} on {base}")
     _print_urls(book, base)
-    uvicorn.run(create_app(book, base_url), host=host, port=port, log_level="warning")
+    app = create_app(book, base_url)
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
+    if no_reminders:
+        server.run()
+        return
+
+    def page(lea_id: str) -> str:
+        return f"{base}/feeds/{lea_id}/{book.token(lea_id)}/"
+
+    daemon = _daemon((folder,), page)
+
+    async def both() -> None:
+        reminders = asyncio.create_task(daemon.run(signals=False))
+        await server.serve()  # until SIGTERM/SIGINT
+        daemon.request_stop()
+        await reminders
+
+    asyncio.run(both())
 
 
 @cli.command()

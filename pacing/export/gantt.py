@@ -182,9 +182,10 @@ def _mark(e: Entry, scale: _Scale) -> _Mark:
 
 
 def _place(mark: _Mark, scale: _Scale) -> list[tuple[float, float]]:
-    """Candidate spans (shape + label) in order of preference; sets nothing yet."""
+    """Candidate spans (shape + label) in order of preference (shortens the label to fit)."""
     width = _text_w(mark.label)
     if mark.shape in ("bar", "work") and mark.x1 - mark.x0 >= width + 8:
+        mark.label = _clip(mark.entry.title, int((mark.x1 - mark.x0 - 8) / CHAR_W))
         return [(mark.x0, mark.x1)]
     out = []
     if mark.x1 + 4 + width <= scale.right:
@@ -412,7 +413,7 @@ def gantt_svg(t: Timeline, periods: Sequence[Band] = ()) -> str:
     c.add(f'<rect x="0" y="0" width="{WIDTH}" height="{_n(height)}" fill="#ffffff"/>')
 
     # lanes: alternating shading and labels
-    y = top
+    y: float = top
     for n, lane in enumerate(lanes):
         shade = "#f6f8f9" if n % 2 == 0 else "#ffffff"
         c.add(
@@ -465,7 +466,7 @@ def gantt_svg(t: Timeline, periods: Sequence[Band] = ()) -> str:
     # items
     y = top
     for lane in lanes:
-        row_y = y + LANE_PAD
+        row_y: float = y + LANE_PAD
         c.add(f'<g class="step" data-step="{_e(lane.number if lane.number is not None else "")}">')
         for row in lane.packed:
             for mark in row.marks:
@@ -510,7 +511,7 @@ def _legend(c: _Canvas, y: float, bands: bool) -> None:
         nonlocal x
         c.add(swatch.format(x=_n(x), cx=_n(x + 7), r=_n(x + 14)))
         c.text(x + 20, 4, label, fill=TEXT, font_size=FONT - 1)
-        x += 20 + _text_w(label, FONT - 1) + 16
+        x += 20 + len(label) * 5.2 + 16
 
     item(
         f'<rect x="{{x}}" y="-4" width="14" height="9" rx="2" fill="{tint}" stroke="{neutral}"/>',

@@ -127,7 +127,10 @@ class Daemon:
         if not batch:
             return report
 
+        reported: set[int] = set()
+
         def record(index: int, outcome: Outcome, error: str) -> None:
+            reported.add(index)
             row = batch[index][0]
             if outcome == "sent":
                 self.ledger.sent(row.key, self.now())
@@ -142,7 +145,12 @@ class Daemon:
                 log.error("failed %s: %s", row.key, error)
 
         messages = [m for _, m in batch]
-        await self.sender.send(messages, record, lambda: self.stopping)  # type: ignore[arg-type]
+        try:
+            await self.sender.send(messages, record, lambda: self.stopping)  # type: ignore[arg-type]
+        finally:
+            for index, (row, _) in enumerate(batch):
+                if index not in reported:  # stopped before sending it
+                    self.ledger.release(row.key)
         log.info("step: %s", report)
         return report
 

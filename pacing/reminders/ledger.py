@@ -172,6 +172,10 @@ class Ledger:
     def failed(self, key: str, error: str) -> None:
         self._set(key, status="failed", claimed_until=None, last_error=error)
 
+    def release(self, key: str) -> None:
+        """Give back a claim that was never sent (shutdown): the next run takes it at once."""
+        self._set(key, status="pending", claimed_until=None)
+
     def fold(self, key: str, why: str) -> None:
         self._set(key, status="folded", claimed_until=None, last_error=why)
 
