@@ -107,13 +107,10 @@ def timeline(
     profile: Path, today: dt.date | None, fmt: str, step: int | None, upcoming: int | None
 ) -> None:
     """Print an LEA's backward-planned timeline."""
-    from pacing.adapters.files import load_lea
-    from pacing.clock import today as clock_today
-    from pacing.core.timeline import expand, select_items
+    from pacing.core.timeline import select_items
     from pacing.export import timeline as export
 
-    lea = load_lea(profile)
-    t = expand(_guides(), lea, today or clock_today(lea.timezone))
+    t = _timeline(profile, today)
     items = select_items(t, step, upcoming)
     if fmt == "json":
         click.echo(export.to_json(t, items), nl=False)
@@ -214,12 +211,17 @@ def checklist(profile: Path, fmt: str, output: Path | None, today: dt.date | Non
 
 def _timeline(profile: Path, today: dt.date | None) -> Any:
     from pacing.adapters.files import load_lea
-    from pacing.adapters.state import State
+    from pacing.adapters.statedir import database_exists
     from pacing.clock import today as clock_today
     from pacing.core.timeline import expand
 
     lea = load_lea(profile)
-    return expand(_guides(), lea, today or clock_today(lea.timezone), State().done_marks(lea.id))
+    done = {}
+    if database_exists():  # done marks live in the state store
+        from pacing.adapters.state import State
+
+        done = State().done_marks(lea.id)
+    return expand(_guides(), lea, today or clock_today(lea.timezone), done)
 
 
 @cli.command()
@@ -328,14 +330,15 @@ def _preview(sources: tuple[Path, ...], start: dt.date | None, until: dt.date | 
 def _daemon(sources: tuple[Path, ...], page_url: Any) -> Any:
     import logging
 
-    from pacing.adapters.state import State, state_dir
+    from pacing.adapters.state import State
+    from pacing.adapters.statedir import state_dir
     from pacing.clock import now
     from pacing.reminders.daemon import Daemon
     from pacing.reminders.send import MaildirSender, SmtpConfig, SmtpSender
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
-        config = SmtpConfig.from_env()
+        config = SmtpConfig.from_env(config_file=state_dir() / "pacing.toml")
     except ValueError as e:
         from pacing.core.errors import fail
 
@@ -397,7 +400,7 @@ def serve(folder: Path, host: str, port: int, base_url: str | None, no_reminders
 def feeds(folder: Path, host: str, port: int, base_url: str | None, rotate: bool) -> None:
     """Print each LEA's subscription URLs (as `serve` with the same options serves them)."""
     if rotate:
-        from pacing.adapters.state import rotate_secret
+        from pacing.adapters.statedir import rotate_secret
 
         rotate_secret()
     book = _book(folder)
@@ -406,7 +409,8 @@ def feeds(folder: Path, host: str, port: int, base_url: str | None, rotate: bool
 
 
 def _book(folder: Path) -> Any:
-    from pacing.adapters.state import State, feed_secrets
+    from pacing.adapters.state import State
+    from pacing.adapters.statedir import feed_secrets
     from pacing.clock import now
     from pacing.feeds.book import FeedBook
 

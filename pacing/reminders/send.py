@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import mailbox
 import os
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
@@ -36,12 +36,24 @@ class SmtpConfig:
     password: str | None = None
     address: str = "pacing@localhost"
     timeout: float = 30.0
+    ca_file: str | None = None  # a private CA for the server's certificate
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> SmtpConfig | None:
-        """PACING_SMTP_HOST (required), _PORT, _TLS (starttls|tls|none), _USER, _PASSWORD,
-        _TIMEOUT, and PACING_MAIL_FROM. None when no host is set."""
-        e = os.environ if env is None else env
+    def from_env(
+        cls, env: Mapping[str, str] | None = None, config_file: Path | None = None
+    ) -> SmtpConfig | None:
+        """PACING_SMTP_HOST, _PORT, _TLS (starttls|tls|none), _USER, _PASSWORD, _TIMEOUT,
+        _CA_FILE and PACING_MAIL_FROM; or the [smtp] table of a TOML config file (host, port,
+        tls, user, timeout, ca_file, from) with the password still from PACING_SMTP_PASSWORD.
+        None when no host is configured."""
+        e = dict(os.environ if env is None else env)
+        if config_file is not None and config_file.exists():
+            import tomllib
+
+            table = tomllib.loads(config_file.read_text(encoding="utf-8")).get("smtp", {})
+            names = {"from": "PACING_MAIL_FROM"}
+            for key, value in table.items():
+                e.setdefault(names.get(key, f"PACING_SMTP_{key.upper()}"), str(value))
         host = e.get("PACING_SMTP_HOST")
         if not host:
             return None
@@ -57,6 +69,7 @@ class SmtpConfig:
             password=e.get("PACING_SMTP_PASSWORD") or None,
             address=e.get("PACING_MAIL_FROM", "pacing@localhost"),
             timeout=float(e.get("PACING_SMTP_TIMEOUT", "30")),
+            ca_file=e.get("PACING_SMTP_CA_FILE") or None,
         )
 
 
@@ -89,7 +102,7 @@ class SmtpSender:
         c = self.config
         client = aiosmtplib.SMTP(
             hostname=c.host, port=c.port, timeout=c.timeout, use_tls=c.tls == "tls",
-            start_tls=c.tls == "starttls",
+            start_tls=c.tls == "starttls", cert_bundle=c.ca_file,
         )  # fmt: skip
         await client.connect()
         if c.user and c.password:
