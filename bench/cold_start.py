@@ -9,9 +9,11 @@ Always exits 0: it is a report; read PASS/MISS.
 
 from __future__ import annotations
 
+import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -30,6 +32,9 @@ DEPS = (
 CLI = "from pacing.cli.main import main; main()"
 TIMELINE = ["timeline", "examples/sunrise-usd.toml", "--today", "2024-05-01", "--format"]
 
+# An empty state dir: a fresh user's cold start (no state store to open yet).
+ENV = {**os.environ, "PACING_STATE_DIR": tempfile.mkdtemp(prefix="pacing-bench-")}
+
 COMMANDS: dict[str, list[str]] = {
     "a deps import": [sys.executable, "-c", DEPS],
     "b timeline json": [sys.executable, "-c", CLI, *TIMELINE, "json"],
@@ -41,7 +46,7 @@ COMMANDS: dict[str, list[str]] = {
 def run_once(argv: list[str]) -> float:
     started = time.perf_counter()
     done = subprocess.run(
-        argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False
+        argv, cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False
     )
     elapsed = time.perf_counter() - started
     if done.returncode != 0:

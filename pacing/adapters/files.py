@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import pickle
 import re
 import tomllib
 from collections.abc import Iterable, Sequence
@@ -125,7 +127,44 @@ def load_guide(path: Path) -> Guide:
 
 @cache
 def bundled_guides() -> tuple[Guide, ...]:
-    return tuple(load_guide(p) for p in sorted(data_dir("guides").glob("*.toml")))
+    """The bundled guides, validated once per version of their files: the validated models are
+    kept in the user cache dir, keyed by pacing's version and the files' names, sizes and
+    modification times (a cold start then skips parsing and validation)."""
+    files = sorted(data_dir("guides").glob("*.toml"))
+    cached = _guide_cache(files)
+    try:
+        found = pickle.loads(cached.read_bytes())
+        if isinstance(found, tuple) and all(isinstance(g, Guide) for g in found):
+            return found
+    except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError, TypeError):
+        pass
+    guides = tuple(load_guide(p) for p in files)
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        partial = cached.with_suffix(f".{os.getpid()}.tmp")
+        partial.write_bytes(pickle.dumps(guides, protocol=pickle.HIGHEST_PROTOCOL))
+        partial.replace(cached)
+    except OSError:  # a read-only cache dir only costs speed
+        pass
+    return guides
+
+
+def _guide_cache(files: Sequence[Path]) -> Path:
+    import hashlib
+
+    from pacing import __version__
+
+    from pacing.core import guide, lea
+
+    models = [Path(guide.__file__), Path(lea.__file__)]  # a changed model invalidates it too
+    stats = [(str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in [*files, *models]]
+    key = hashlib.sha256(repr((__version__, stats)).encode()).hexdigest()[:24]
+    folder = os.environ.get("PACING_CACHE_DIR")
+    if not folder:
+        import platformdirs
+
+        folder = platformdirs.user_cache_dir("pacing", appauthor=False)
+    return Path(folder) / f"guides-{key}.pickle"
 
 
 def load_lea(path: Path, guides: Sequence[Guide] | None = None) -> Lea:
