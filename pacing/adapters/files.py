@@ -153,7 +153,6 @@ def _guide_cache(files: Sequence[Path]) -> Path:
     import hashlib
 
     from pacing import __version__
-
     from pacing.core import guide, lea
 
     models = [Path(guide.__file__), Path(lea.__file__)]  # a changed model invalidates it too
