@@ -9,6 +9,7 @@ import datetime as dt
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -322,10 +323,31 @@ def to_ics(
         calendar.add_component(vevent)
         if todo and event.due and not event.rrule:
             calendar.add_component(_todo(event, rev, Todo))
-    calendar.add_missing_timezones()
-    for zone in calendar.timezones:
-        zone.pop("COMMENT", None)  # RFC 5545 has no COMMENT in VTIMEZONE
+    for zone in _zones(events):
+        calendar.add_component(zone)
     return bytes(calendar.to_ical())
+
+
+def _zones(events: Sequence[FeedEvent]) -> list[Any]:
+    """A VTIMEZONE for each zone the timed events use, spanning their years (cached)."""
+    years: dict[str, list[int]] = {}
+    for event in events:
+        if isinstance(event.start, dt.datetime) and isinstance(event.start.tzinfo, ZoneInfo):
+            years.setdefault(event.start.tzinfo.key, []).append(event.start.year)
+            if event.rrule and isinstance(event.rrule.get("until"), dt.datetime):
+                years[event.start.tzinfo.key].append(event.rrule["until"].year)
+    return [_vtimezone(key, min(ys) - 1, max(ys) + 1) for key, ys in sorted(years.items())]
+
+
+@lru_cache(maxsize=64)
+def _vtimezone(key: str, first_year: int, last_year: int) -> Any:
+    from icalendar import Timezone
+
+    zone = Timezone.from_tzid(
+        key, first_date=dt.date(first_year, 1, 1), last_date=dt.date(last_year, 12, 31)
+    )
+    zone.pop("COMMENT", None)  # RFC 5545 has no COMMENT in VTIMEZONE
+    return zone
 
 
 def _todo(event: FeedEvent, rev: Revision, todo_class: Any) -> Any:
