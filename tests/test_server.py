@@ -182,3 +182,17 @@ def test_secret_is_kept_and_urls_are_stable(server: Server) -> None:
     secret = Path(server.env["PACING_STATE_DIR"]) / "feed-secret"
     assert secret.stat().st_mode & 0o777 == 0o600
     assert server.urls() == server.urls()
+
+
+def test_done_mark_reaches_the_served_feed(server: Server) -> None:
+    feed, _ = server.urls()["riverbend-usd"]
+    _, headers, _ = get(feed)
+    item = "sig-dis-2024/step-4/final-budget-amendment"
+    subprocess.run(
+        [*CLI, "done", str(server.folder / "riverbend-usd.toml"), item, "--on", "2025-03-20"],
+        env=server.env, check=True, capture_output=True,
+    )  # fmt: skip
+    body = wait_for_change(feed, headers["etag"])
+    uid = f"{item}@riverbend-usd.pacing"
+    event = next(e for e in icalendar.Calendar.from_ical(body).walk("VEVENT") if e.uid == uid)
+    assert str(event["SUMMARY"]).startswith("Done: ") and not event.walk("VALARM")

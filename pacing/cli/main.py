@@ -371,7 +371,8 @@ def serve(folder: Path, host: str, port: int, base_url: str | None, no_reminders
     click.echo(f"pacing: serving {len(book.entries)} LEA feeds from {folder} on {base}")
     _print_urls(book, base)
     app = create_app(book, base_url)
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
     if no_reminders:
         server.run()
         return
@@ -387,7 +388,14 @@ def serve(folder: Path, host: str, port: int, base_url: str | None, no_reminders
         daemon.request_stop()
         await reminders
 
-    asyncio.run(both())
+    try:
+        import uvloop
+
+        factory: Any = uvloop.new_event_loop
+    except ImportError:  # uvicorn[standard] brings it; plain asyncio works too
+        factory = None
+    with asyncio.Runner(loop_factory=factory) as runner:
+        runner.run(both())
 
 
 @cli.command()

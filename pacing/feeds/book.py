@@ -31,27 +31,29 @@ class Rendered:
     gzipped: bytes
     etag: str
     last_modified: dt.datetime
+    http_date: str
 
     @classmethod
     def of(cls, body: bytes, last_modified: dt.datetime) -> Rendered:
         digest = hashlib.sha256(body).hexdigest()[:32]
-        return cls(body, gzip.compress(body, mtime=0), f'"{digest}"', last_modified)
+        http_date = format_datetime(last_modified.astimezone(dt.UTC), usegmt=True)
+        return cls(body, gzip.compress(body, mtime=0), f'"{digest}"', last_modified, http_date)
 
     @property
-    def http_date(self) -> str:
-        return format_datetime(self.last_modified.astimezone(dt.UTC), usegmt=True)
+    def gz_etag(self) -> str:
+        return self.etag[:-1] + '-gz"'
 
 
-@dataclass(frozen=True)
+@dataclass
 class Entry:
-    """One LEA of the book: its last good profile, timeline and feed."""
+    """One LEA of the book: its last good profile and timeline; its feed, rendered on first
+    request and kept until the profile, a guide, a done mark or the date changes."""
 
     path: Path
     stamp: tuple[float, int]
     lea: Lea
     timeline: Timeline
-    feed: Rendered
-    events: tuple[FeedEvent, ...]
+    feed: Rendered | None = None
 
 
 class FeedBook:
@@ -74,6 +76,9 @@ class FeedBook:
         self._guide_stamp: tuple[tuple[str, float, int], ...] = ()
         self._today: dict[str, dt.date] = {}
         self._aggregate: Rendered | None = None
+        self._by_path: dict[str, str] = {}  # profile path -> LEA id
+        self._tokens: dict[str, list[bytes]] = {}
+        self._plan_counter = -1
 
     # -------------------------------------------------------------- tokens
 
@@ -84,10 +89,15 @@ class FeedBook:
     def token_ok(self, lea_id: str, token: str) -> bool:
         """Constant-time against every accepted secret (the current one and, while rotating,
         the previous one)."""
+        expected = self._tokens.get(lea_id)
+        if expected is None:
+            expected = [self.token(lea_id, secret).encode() for secret in self.secrets]
+            if len(self._tokens) < 100_000:  # unknown ids cannot grow it without bound
+                self._tokens[lea_id] = expected
+        given = token.encode("utf-8", "replace")
         found = False
-        for secret in self.secrets:
-            expected = self.token(lea_id, secret).encode()
-            found |= hmac.compare_digest(expected, token.encode("utf-8", "replace"))
+        for candidate in expected:
+            found |= hmac.compare_digest(candidate, given)
         return found
 
     # -------------------------------------------------------------- refresh
@@ -95,11 +105,15 @@ class FeedBook:
     def refresh(self) -> None:
         """Pick up changed guides, profiles and dates; keep the last good feed on errors."""
         guides_changed = self._load_guides()
+        counter = self.state.plan_counter()  # `pacing done` / `undo` bump it
+        guides_changed |= counter != self._plan_counter
+        self._plan_counter = counter
         paths = profiles_in(self.folder) if self.folder.exists() else []
         current = {str(p) for p in paths}
         for lea_id, entry in list(self.entries.items()):
             if str(entry.path) not in current:
                 del self.entries[lea_id]
+                self._by_path.pop(str(entry.path), None)
                 self._aggregate = None
         self.errors = {p: e for p, e in self.errors.items() if p in current}
         for path in paths:
@@ -125,7 +139,7 @@ class FeedBook:
         return st.st_mtime, st.st_size
 
     def _refresh_one(self, path: Path, guides_changed: bool) -> None:
-        old = next((e for e in self.entries.values() if e.path == path), None)
+        old = self.entries.get(self._by_path.get(str(path), ""))
         stamp = self._stat(path)
         if old and not guides_changed and old.stamp == stamp and not self._new_day(old.lea):
             return
@@ -141,25 +155,30 @@ class FeedBook:
         self.errors.pop(str(path), None)
         if old and old.lea.id != lea.id:
             del self.entries[old.lea.id]
-        self.entries[lea.id] = self._render(path, stamp, lea)
+        self.entries[lea.id] = self._expand(path, stamp, lea)
+        self._by_path[str(path)] = lea.id
         self._aggregate = None
-        log.info("rendered feed for %s (%d events)", lea.id, len(self.entries[lea.id].events))
+        log.info("planned %s (%d items)", lea.id, len(self.entries[lea.id].timeline.items))
 
     def _new_day(self, lea: Lea) -> bool:
         from zoneinfo import ZoneInfo
 
         return self.now().astimezone(ZoneInfo(lea.timezone)).date() != self._today.get(lea.id)
 
-    def _render(self, path: Path, stamp: tuple[float, int], lea: Lea) -> Entry:
+    def _expand(self, path: Path, stamp: tuple[float, int], lea: Lea) -> Entry:
         from zoneinfo import ZoneInfo
 
-        now = self.now()
-        today = now.astimezone(ZoneInfo(lea.timezone)).date()
+        today = self.now().astimezone(ZoneInfo(lea.timezone)).date()
         self._today[lea.id] = today
         timeline = expand(self._guides, lea, today, self.state.done_marks(lea.id))
-        events = tuple(feed_events(timeline))
-        feed = self._feed(f"CIM: {lea.name}", lea.id, events, now)
-        return Entry(path, stamp, lea, timeline, feed, events)
+        return Entry(path, stamp, lea, timeline)
+
+    def feed(self, entry: Entry) -> Rendered:
+        """The LEA's calendar, rendered once per change."""
+        if entry.feed is None:
+            events = feed_events(entry.timeline)
+            entry.feed = self._feed(f"CIM: {entry.lea.name}", entry.lea.id, events, self.now())
+        return entry.feed
 
     def _feed(
         self, name: str, calendar_id: str, events: Sequence[FeedEvent], now: dt.datetime

@@ -1,11 +1,16 @@
 """The feed server (starlette on uvicorn): subscribable .ics feeds, an HTML page per LEA,
-aggregate feeds for the folder, /healthz. Tokens are per-LEA secrets; a wrong one is a 404."""
+aggregate feeds for the folder, /healthz. Tokens are per-LEA secrets; a wrong one is a 404.
+
+The .ics route is answered in front of Starlette with headers built once per rendered feed
+(calendar clients poll it; everything else goes through Starlette). The disk is looked at by a
+background task, once a second, never on a request."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-import threading
-import time
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -14,111 +19,166 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from pacing.feeds.book import ALL, FeedBook, Rendered
+from pacing.feeds.book import ALL, Entry, FeedBook, Rendered
 
 log = logging.getLogger("pacing.feeds")
-CALENDAR = "text/calendar; charset=utf-8"
-NOT_FOUND = Response("Not found\n", status_code=404, media_type="text/plain")
 CHECK_EVERY = 1.0  # seconds between looks at the disk for changed profiles and guides
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+EMPTY: Message = {"type": "http.response.body", "body": b""}
 
 
-class Refresher:
-    """Looks at the disk at most once a second, on the request path, one thread at a time."""
-
-    def __init__(self, book: FeedBook) -> None:
-        self.book = book
-        self.checked = 0.0
-        self.lock = threading.Lock()
-
-    def __call__(self) -> None:
-        if time.monotonic() - self.checked < CHECK_EVERY or not self.lock.acquire(blocking=False):
-            return
-        try:
-            self.book.refresh()
-        except Exception:  # a refresh must never take the last good feeds down
-            log.exception("refresh failed; serving the last good feeds")
-        finally:
-            self.checked = time.monotonic()
-            self.lock.release()
-
-
-def not_modified(request: Request, feed: Rendered) -> bool:
+def not_modified(feed: Rendered, if_none_match: str | None, if_modified_since: str | None) -> bool:
     """RFC 9110: If-None-Match wins; If-Modified-Since only when there is no If-None-Match."""
-    tags = request.headers.get("if-none-match")
-    if tags is not None:
-        offered = {t.strip().removeprefix("W/") for t in tags.split(",")}
-        return "*" in offered or feed.etag in offered or _gz(feed.etag) in offered
-    since = request.headers.get("if-modified-since")
-    if since:
+    if if_none_match is not None:
+        offered = {t.strip().removeprefix("W/") for t in if_none_match.split(",")}
+        return "*" in offered or feed.etag in offered or feed.gz_etag in offered
+    if if_modified_since:
         try:
-            return feed.last_modified.replace(microsecond=0) <= parsedate_to_datetime(since)
+            return feed.last_modified.replace(microsecond=0) <= parsedate_to_datetime(
+                if_modified_since
+            )
         except (TypeError, ValueError):
             return False
     return False
 
 
-def _gz(etag: str) -> str:
-    return etag[:-1] + '-gz"'
+class Prepared:
+    """The ASGI start messages of one rendered feed (plain and gzip; 200 and 304)."""
+
+    def __init__(self, feed: Rendered) -> None:
+        self.feed = feed
+        self.starts: dict[bool, tuple[Message, Message, Message]] = {}
+        for gz in (False, True):
+            common = [
+                (b"etag", (feed.gz_etag if gz else feed.etag).encode()),
+                (b"last-modified", feed.http_date.encode()),
+                (b"cache-control", b"private, max-age=3600"),
+                (b"vary", b"Accept-Encoding"),
+            ]
+            body = feed.gzipped if gz else feed.body
+            full = [
+                *common,
+                (b"content-type", b"text/calendar; charset=utf-8"),
+                (b"content-length", str(len(body)).encode()),
+                *([(b"content-encoding", b"gzip")] if gz else []),
+            ]
+            self.starts[gz] = (
+                {"type": "http.response.start", "status": 200, "headers": full},
+                {"type": "http.response.start", "status": 304, "headers": common},
+                {"type": "http.response.body", "body": body},
+            )
 
 
-def feed_response(request: Request, feed: Rendered) -> Response:
-    gzipped = "gzip" in request.headers.get("accept-encoding", "")
-    headers = {
-        "ETag": _gz(feed.etag) if gzipped else feed.etag,
-        "Last-Modified": feed.http_date,
-        "Cache-Control": "private, max-age=3600",
-        "Vary": "Accept-Encoding",
-    }
-    if not_modified(request, feed):
-        return Response(status_code=304, headers=headers)
-    if gzipped:
-        headers["Content-Encoding"] = "gzip"
-        return Response(feed.gzipped, media_type=CALENDAR, headers=headers)
-    return Response(feed.body, media_type=CALENDAR, headers=headers)
+def create_app(book: FeedBook, base_url: str | None = None) -> ASGIApp:
+    prepared: dict[str, Prepared] = {}
 
-
-def create_app(book: FeedBook, base_url: str | None = None) -> Starlette:
-    refresh = Refresher(book)
-
-    def entry_for(request: Request, suffix: str = "") -> Any:
-        refresh()
-        lea_id = request.path_params["lea"]
-        token = request.path_params["token"]
+    def rendered(lea_id: str, token: str) -> Rendered | None:
         if not book.token_ok(lea_id, token):
             return None
-        return ALL if lea_id == ALL else book.entries.get(lea_id)
+        if lea_id == ALL:
+            return book.aggregate()
+        entry = book.entries.get(lea_id)
+        return book.feed(entry) if entry else None
 
-    async def feed(request: Request) -> Response:
-        found = entry_for(request)
-        if found is None:
-            return NOT_FOUND
-        rendered = book.aggregate() if found == ALL else found.feed
-        return feed_response(request, rendered)
+    async def not_found(scope: Scope, receive: Receive, send: Send) -> None:
+        await Response("Not found\n", status_code=404, media_type="text/plain")(
+            scope, receive, send
+        )
+
+    async def feed_route(
+        scope: Scope, receive: Receive, send: Send, lea_id: str, token: str
+    ) -> None:
+        feed = rendered(lea_id, token)
+        if feed is None:
+            await not_found(scope, receive, send)
+            return
+        ready = prepared.get(lea_id)
+        if ready is None or ready.feed is not feed:
+            ready = prepared[lea_id] = Prepared(feed)
+        inm = ims = None
+        gz = False
+        for key, value in scope["headers"]:
+            if key == b"if-none-match":
+                inm = value.decode("latin-1")
+            elif key == b"if-modified-since":
+                ims = value.decode("latin-1")
+            elif key == b"accept-encoding":
+                gz = b"gzip" in value
+        ok, unchanged, body = ready.starts[gz]
+        if not_modified(feed, inm, ims):
+            await send(unchanged)
+            await send(EMPTY)
+        else:
+            await send(ok)
+            await send(EMPTY if scope["method"] == "HEAD" else body)
 
     async def page(request: Request) -> Response:
-        found = entry_for(request)
-        if found is None or found == ALL:
-            return NOT_FOUND
+        lea_id, token = request.path_params["lea"], request.path_params["token"]
+        entry: Entry | None = book.entries.get(lea_id)
+        if entry is None or not book.token_ok(lea_id, token):
+            return Response("Not found\n", status_code=404, media_type="text/plain")
         from pacing.export.checklist import render_feed_page
 
         root = base_url or str(request.base_url).rstrip("/")
-        url = f"{root}/feeds/{found.lea.id}/{request.path_params['token']}.ics"
+        url = f"{root}/feeds/{lea_id}/{token}.ics"
         webcal = "webcal://" + url.split("://", 1)[1]
-        return HTMLResponse(render_feed_page(found.timeline, url, webcal))
+        return HTMLResponse(render_feed_page(entry.timeline, url, webcal))
 
     async def healthz(request: Request) -> Response:
-        refresh()
         status = 200 if book.entries else 503
         body = {"status": "ok" if book.entries else "no feeds", "feeds": len(book.entries),
                 "errors": book.errors}  # fmt: skip
         return JSONResponse(body, status_code=status)
 
-    routes = [
-        Route("/feeds/{lea}/{token}.ics", feed, methods=["GET", "HEAD"]),
-        Route("/feeds/{lea}/{token}/", page, methods=["GET", "HEAD"]),
-        Route("/healthz", healthz, methods=["GET", "HEAD"]),
-    ]
-    return Starlette(routes=routes)
+    async def fallback(request: Request) -> Response:
+        return Response("Not found\n", status_code=404, media_type="text/plain")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        watcher = asyncio.create_task(watch(book))
+        yield
+        watcher.cancel()
+
+    slow = Starlette(
+        routes=[
+            Route("/feeds/{lea}/{token}/", page, methods=["GET", "HEAD"]),
+            Route("/healthz", healthz, methods=["GET", "HEAD"]),
+            Route("/{path:path}", fallback, methods=["GET", "HEAD", "POST"]),
+        ],
+        lifespan=lifespan,
+    )
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope.get("path", "")
+        if (
+            scope["type"] == "http"
+            and scope["method"] in ("GET", "HEAD")
+            and path.startswith("/feeds/")
+            and path.endswith(".ics")
+        ):
+            parts = path[len("/feeds/") : -len(".ics")].split("/")
+            if len(parts) == 2:
+                await feed_route(scope, receive, send, parts[0], parts[1])
+                return
+            await not_found(scope, receive, send)
+            return
+        await slow(scope, receive, send)
+
+    return app
+
+
+async def watch(book: FeedBook) -> None:
+    """Pick up edited profiles and guides, done marks and the date, off the request path."""
+    while True:
+        await asyncio.sleep(CHECK_EVERY)
+        try:
+            await asyncio.to_thread(book.refresh)
+        except Exception:  # a refresh must never take the last good feeds down
+            log.exception("refresh failed; serving the last good feeds")
 
 
 def feed_urls(book: FeedBook, base_url: str) -> list[tuple[str, str, str, str]]:
