@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-from email.message import EmailMessage
+from email.header import Header
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
 from email.utils import format_datetime
 from functools import cache
 from typing import Any
@@ -41,31 +43,39 @@ def headline(row: Row, entries: list[Entry]) -> str:
     return one_line(text)
 
 
+def _header(value: str) -> str:
+    """One line always (control characters escaped); RFC 2047-encoded when not ASCII."""
+    value = one_line(value)
+    return value if value.isascii() else Header(value, "utf-8").encode()
+
+
 def compose(
     row: Row, timeline: Timeline, sender: str, page_url: str | None, now: dt.datetime
-) -> EmailMessage:
-    """The email for one ledger row. Header values go through the email package's folding and
-    are single-line by construction (names cannot inject headers: profiles reject CR/LF too)."""
+) -> MIMEMultipart:
+    """The email for one ledger row. Every header value is made one line first, so names and
+    keys cannot inject headers (profiles reject CR/LF as well)."""
     import css_inline
 
     entries = [e for e in timeline.items if e.id in set(row.items)]
-    subject = f"[{timeline.lea.name}] {headline(row, entries)}"
-    context = {"lea": timeline.lea, "entries": entries, "headline": headline(row, entries),
+    title = headline(row, entries)
+    context = {"lea": timeline.lea, "entries": entries, "headline": title,
                "page_url": page_url, "long": long_date}  # fmt: skip
     text_env, html_env = _environments()
-    message = EmailMessage()
-    message["Subject"] = one_line(subject)
-    message["From"] = sender
-    message["To"] = row.to
+    message = MIMEMultipart("alternative")
+    message["Subject"] = _header(f"[{timeline.lea.name}] {title}")
+    message["From"] = _header(sender)
+    message["To"] = _header(row.to)
     if row.cc and row.kind == "overdue":
-        message["Cc"] = ", ".join(row.cc)
+        message["Cc"] = _header(", ".join(row.cc))
     message["Message-ID"] = row.message_id
     message["Date"] = format_datetime(now)
-    message["X-Pacing-Key"] = one_line(row.key)
-    unsubscribe = f"<mailto:{sender}?subject=unsubscribe%20{timeline.lea.id}>"
-    message["List-Unsubscribe"] = unsubscribe
+    message["X-Pacing-Key"] = _header(row.key)
+    message["List-Unsubscribe"] = _header(
+        f"<mailto:{sender}?subject=unsubscribe%20{timeline.lea.id}>"
+    )
     message["Auto-Submitted"] = "auto-generated"
-    message.set_content(text_env.get_template("reminder.txt.j2").render(context))
+    text = text_env.get_template("reminder.txt.j2").render(context)
     html = css_inline.inline(html_env.get_template("reminder.html.j2").render(context))
-    message.add_alternative(html, subtype="html")
+    message.attach(MIMEText(text, "plain", "utf-8"))
+    message.attach(MIMEText(html, "html", "utf-8"))
     return message

@@ -65,7 +65,7 @@ class Daemon:
     def _fingerprint(self) -> object:
         paths = [p for s in self.sources for p in profiles_in(s)]
         files = [*paths, *sorted(self.guide_dir.glob("*.toml"))]
-        stats = tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in files)
+        stats = tuple((str(p), (st := p.stat()).st_mtime_ns, st.st_size) for p in files)
         return stats, self.state.plan_counter(), self.now().date()
 
     def replan(self, force: bool = False) -> bool:
@@ -115,15 +115,19 @@ class Daemon:
         now = now or self.now()
         report = StepReport()
         batch: list[tuple[Row, object]] = []
+        wanted: list[Row] = []
         for row in self.ledger.ready(now):
             reason = self._fold_reason(row, now)
             if reason:
                 self.ledger.fold(row.key, reason)
                 report.folded += 1
-            elif self.ledger.claim(row.key, now):
-                page = self.page_url(row.lea)
-                message = compose(row, self.timelines[row.lea], self.sender.address, page, now)
-                batch.append((row, message))
+            else:
+                wanted.append(row)
+        held = self.ledger.claim_batch([r.key for r in wanted], now)
+        for row in (r for r in wanted if r.key in held):
+            page = self.page_url(row.lea)
+            message = compose(row, self.timelines[row.lea], self.sender.address, page, now)
+            batch.append((row, message))
         if not batch:
             return report
 

@@ -72,8 +72,8 @@ class Ledger:
     def sync(self, lea: str, planned: Sequence[Reminder], now: dt.datetime) -> tuple[int, int]:
         """Make the LEA's live reminders match the plan: add new ones, move changed ones,
         cancel those no longer planned (done items, removed dates). Sent ones are never redone.
-        Reminders first planned long after their instant (a new LEA, a new guide) are recorded
-        as folded, not sent: downtime catch-up is for reminders the ledger already held."""
+        Reminders first planned long after their instant (a new LEA, a new guide) are not
+        taken in: downtime catch-up is for reminders the ledger already held."""
         wanted = {r.key: r for r in planned}
         added = cancelled = 0
         with self.engine.begin() as conn:
@@ -89,10 +89,11 @@ class Ledger:
             ).all()
             known = {r.key: r for r in rows}
             stale = naive(now - BACKFILL)
-            fresh = [_values(r) for k, r in wanted.items() if k not in known]
-            for values in fresh:
-                if values["send_at"] < stale:  # type: ignore[operator]
-                    values.update(status="folded", last_error="before this LEA was followed")
+            fresh = [
+                _values(r)
+                for k, r in wanted.items()
+                if k not in known and naive(r.send_at) >= stale
+            ]
             if fresh:
                 conn.execute(reminder.insert(), fresh)
                 added = len(fresh)
@@ -158,6 +159,23 @@ class Ledger:
                         attempts=reminder.c.attempts + 1)
             ).rowcount  # fmt: skip
         return bool(taken)
+
+    def claim_batch(self, keys: Sequence[str], now: dt.datetime) -> set[str]:
+        """Claim many in one transaction; returns the keys this process now holds."""
+        if not keys:
+            return set()
+        at = naive(now)
+        with self.engine.begin() as conn:
+            rows = conn.execute(
+                reminder.update()
+                .where(reminder.c.key.in_(list(keys)))
+                .where((reminder.c.status == "pending")
+                       | ((reminder.c.status == "claimed") & (reminder.c.claimed_until <= at)))
+                .values(status="claimed", claimed_until=naive(now + LEASE),
+                        attempts=reminder.c.attempts + 1)
+                .returning(reminder.c.key)
+            ).all()  # fmt: skip
+        return {r.key for r in rows}
 
     def _set(self, key: str, **values: object) -> None:
         with self.engine.begin() as conn:

@@ -8,7 +8,7 @@ import mailbox
 import os
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from email.message import EmailMessage
+from email.message import Message
 from pathlib import Path
 from typing import Literal, Protocol
 
@@ -23,7 +23,7 @@ class Sender(Protocol):
     def describe(self) -> str: ...
 
     async def send(
-        self, messages: Sequence[EmailMessage], report: Report, stop: Callable[[], bool]
+        self, messages: Sequence[Message], report: Report, stop: Callable[[], bool]
     ) -> None: ...
 
 
@@ -110,7 +110,7 @@ class SmtpSender:
         return client
 
     async def send(
-        self, messages: Sequence[EmailMessage], report: Report, stop: Callable[[], bool]
+        self, messages: Sequence[Message], report: Report, stop: Callable[[], bool]
     ) -> None:
         import aiosmtplib
 
@@ -153,7 +153,7 @@ class MaildirSender:
         return f"Maildir outbox {self.folder} (no SMTP server configured)"
 
     async def send(
-        self, messages: Sequence[EmailMessage], report: Report, stop: Callable[[], bool]
+        self, messages: Sequence[Message], report: Report, stop: Callable[[], bool]
     ) -> None:
         box = mailbox.Maildir(self.folder, create=True)
         for index, message in enumerate(messages):
@@ -163,4 +163,4 @@ class MaildirSender:
             report(index, "sent", "")
 
 
-SendFn = Callable[[Sequence[EmailMessage], Report, Callable[[], bool]], Awaitable[None]]
+SendFn = Callable[[Sequence[Message], Report, Callable[[], bool]], Awaitable[None]]
