@@ -150,7 +150,8 @@ class Daemon:
 
         messages = [m for _, m in batch]
         try:
-            await self.sender.send(messages, record, lambda: self.stopping)  # type: ignore[arg-type]
+            with self.ledger.held():
+                await self.sender.send(messages, record, lambda: self.stopping)  # type: ignore[arg-type]
         finally:
             for index, (row, _) in enumerate(batch):
                 if index not in reported:  # stopped before sending it
@@ -160,7 +161,7 @@ class Daemon:
 
     # ---------------------------------------------------------------- the clock
 
-    async def run(self, watch_seconds: float = 10.0, signals: bool = True) -> None:
+    async def run(self, watch_seconds: float = 30.0, signals: bool = True) -> None:
         """Until SIGTERM/SIGINT (or `request_stop`): the email in flight finishes and is
         recorded. With signals=False the caller (the feed server) owns the signals."""
         from apscheduler.schedulers.asyncio import AsyncIOScheduler

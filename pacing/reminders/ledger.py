@@ -3,8 +3,9 @@ taken again once its lease runs out; a reminder is sent once per key."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -68,6 +69,7 @@ class Ledger:
     def __init__(self, state: State) -> None:
         self.state = state
         self.engine = state.engine
+        self._conn: sa.Connection | None = None
 
     def sync(self, lea: str, planned: Sequence[Reminder], now: dt.datetime) -> tuple[int, int]:
         """Make the LEA's live reminders match the plan: add new ones, move changed ones,
@@ -177,9 +179,24 @@ class Ledger:
             ).all()  # fmt: skip
         return {r.key for r in rows}
 
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        """Record a batch's outcomes on one connection, each committed on its own."""
+        with self.engine.connect() as conn:
+            self._conn = conn
+            try:
+                yield
+            finally:
+                self._conn = None
+
     def _set(self, key: str, **values: object) -> None:
+        statement = reminder.update().where(reminder.c.key == key).values(**values)
+        if self._conn is not None:
+            self._conn.execute(statement)
+            self._conn.commit()  # each outcome is durable before the next email goes out
+            return
         with self.engine.begin() as conn:
-            conn.execute(reminder.update().where(reminder.c.key == key).values(**values))
+            conn.execute(statement)
 
     def sent(self, key: str, now: dt.datetime) -> None:
         self._set(key, status="sent", sent_at=naive(now), claimed_until=None, last_error=None)
