@@ -12,7 +12,7 @@ from typing import Any
 
 from pacing.core.dates import long_date
 from pacing.core.errors import one_line
-from pacing.core.timeline import Entry, Timeline
+from pacing.core.timeline import Timeline
 from pacing.reminders.ledger import Row
 
 HEADLINES = {
@@ -36,11 +36,41 @@ def _environments() -> tuple[Any, Any]:
     return text, html
 
 
-def headline(row: Row, entries: list[Entry]) -> str:
+Bodies = tuple[str, str, str]
+_BODIES: dict[tuple[int, str, tuple[str, ...], dt.date, str | None], tuple[Timeline, Bodies]] = {}
+
+
+def _bodies(
+    kind: str, items: tuple[str, ...], due: dt.date, timeline: Timeline, page_url: str | None
+) -> Bodies:
+    """Subject line, text and HTML: the same for every recipient of one reminder, so they are
+    kept for the timeline they were made from (a re-planned timeline is a new object)."""
+    key = (id(timeline), kind, items, due, page_url)
+    found = _BODIES.get(key)
+    if found is not None and found[0] is timeline:
+        return found[1]
+    if len(_BODIES) > 2048:
+        _BODIES.clear()
+    made = _render(kind, items, due, timeline, page_url)
+    _BODIES[key] = (timeline, made)
+    return made
+
+
+def _render(
+    kind: str, items: tuple[str, ...], due: dt.date, timeline: Timeline, page_url: str | None
+) -> Bodies:
+    import css_inline
+
+    wanted = set(items)
+    entries = [e for e in timeline.items if e.id in wanted]
     first = entries[0].title if entries else "CIM item"
-    when = long_date(row.due)
-    text = HEADLINES[row.kind].format(title=first, when=when, count=len(entries))
-    return one_line(text)
+    title = one_line(HEADLINES[kind].format(title=first, when=long_date(due), count=len(entries)))
+    context = {"lea": timeline.lea, "entries": entries, "headline": title,
+               "page_url": page_url, "long": long_date}  # fmt: skip
+    text_env, html_env = _environments()
+    text = text_env.get_template("reminder.txt.j2").render(context)
+    html = css_inline.inline(html_env.get_template("reminder.html.j2").render(context))
+    return title, text, html
 
 
 def _header(value: str) -> str:
@@ -54,13 +84,7 @@ def compose(
 ) -> MIMEMultipart:
     """The email for one ledger row. Every header value is made one line first, so names and
     keys cannot inject headers (profiles reject CR/LF as well)."""
-    import css_inline
-
-    entries = [e for e in timeline.items if e.id in set(row.items)]
-    title = headline(row, entries)
-    context = {"lea": timeline.lea, "entries": entries, "headline": title,
-               "page_url": page_url, "long": long_date}  # fmt: skip
-    text_env, html_env = _environments()
+    title, text, html = _bodies(row.kind, row.items, row.due, timeline, page_url)
     message = MIMEMultipart("alternative")
     message["Subject"] = _header(f"[{timeline.lea.name}] {title}")
     message["From"] = _header(sender)
@@ -74,8 +98,6 @@ def compose(
         f"<mailto:{sender}?subject=unsubscribe%20{timeline.lea.id}>"
     )
     message["Auto-Submitted"] = "auto-generated"
-    text = text_env.get_template("reminder.txt.j2").render(context)
-    html = css_inline.inline(html_env.get_template("reminder.html.j2").render(context))
     message.attach(MIMEText(text, "plain", "utf-8"))
     message.attach(MIMEText(html, "html", "utf-8"))
     return message
