@@ -327,8 +327,18 @@ def _preview(sources: tuple[Path, ...], start: dt.date | None, until: dt.date | 
                 click.echo(f"{local:%Y-%m-%d %H:%M %Z}  {lea.id:16} {r.kind:8} {r.to}{cc}  {items}")
 
 
-def _daemon(sources: tuple[Path, ...], page_url: Any) -> Any:
+def _logs() -> None:
+    """Structured (logfmt) log lines on stderr: time, level, component, message."""
     import logging
+
+    logging.basicConfig(
+        level=logging.INFO,
+        format='ts=%(asctime)s level=%(levelname)s logger=%(name)s msg="%(message)s"',
+        datefmt="%Y-%m-%dT%H:%M:%S%z",
+    )
+
+
+def _daemon(sources: tuple[Path, ...], page_url: Any) -> Any:
 
     from pacing.adapters.state import State
     from pacing.adapters.statedir import state_dir
@@ -336,7 +346,7 @@ def _daemon(sources: tuple[Path, ...], page_url: Any) -> Any:
     from pacing.reminders.daemon import Daemon
     from pacing.reminders.send import MaildirSender, SmtpConfig, SmtpSender
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    _logs()
     try:
         config = SmtpConfig.from_env(config_file=state_dir() / "pacing.toml")
     except ValueError as e:
@@ -358,13 +368,12 @@ def _daemon(sources: tuple[Path, ...], page_url: Any) -> Any:
 def serve(folder: Path, host: str, port: int, base_url: str | None, no_reminders: bool) -> None:
     """Serve the folder's LEA feeds (and their pages) over HTTP, and send their reminders."""
     import asyncio
-    import logging
 
     import uvicorn
 
     from pacing.feeds.server import create_app
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    _logs()
     book = _book(folder)
     book.refresh()
     base = base_url or f"http://{host}:{port}"
