@@ -148,20 +148,6 @@ class Ledger:
         with self.engine.connect() as conn:
             return [_row(r) for r in conn.execute(query).all()]
 
-    def claim(self, key: str, now: dt.datetime) -> bool:
-        """Atomically take the reminder for sending; False when another process has it."""
-        at = naive(now)
-        with self.engine.begin() as conn:
-            taken = conn.execute(
-                reminder.update()
-                .where(reminder.c.key == key)
-                .where((reminder.c.status == "pending")
-                       | ((reminder.c.status == "claimed") & (reminder.c.claimed_until <= at)))
-                .values(status="claimed", claimed_until=naive(now + LEASE),
-                        attempts=reminder.c.attempts + 1)
-            ).rowcount  # fmt: skip
-        return bool(taken)
-
     def claim_batch(self, keys: Sequence[str], now: dt.datetime) -> set[str]:
         """Claim many in one transaction; returns the keys this process now holds."""
         if not keys:

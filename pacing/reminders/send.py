@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import mailbox
 import os
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from email.message import Message
 from pathlib import Path
@@ -161,6 +161,3 @@ class MaildirSender:
                 return
             box.add(message)
             report(index, "sent", "")
-
-
-SendFn = Callable[[Sequence[Message], Report, Callable[[], bool]], Awaitable[None]]
