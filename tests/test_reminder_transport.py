@@ -19,7 +19,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from pacing.adapters.files import bundled_guides, load_lea
+from pacing.adapters.files import bundled_guides
 from pacing.core.timeline import expand
 from pacing.reminders.compose import compose
 from pacing.reminders.ledger import Row
@@ -152,7 +152,3 @@ def test_maildir_outbox(tmp_path: Path) -> None:
     assert results == ["sent"]
     box = mailbox.Maildir(tmp_path / "outbox", create=False)
     assert [m["Message-ID"] for m in box] == ["<abc@pacing>"]
-
-
-def test_example_profile_loads_for_compose() -> None:
-    assert load_lea(ROOT / "examples" / "sunrise-usd.toml").lead() is not None
