@@ -45,7 +45,7 @@ class Rendered:
 
 
 @dataclass
-class Entry:
+class BookEntry:
     """One LEA of the book: its last good profile and timeline; its feed, rendered on first
     request and kept until the profile, a guide, a done mark or the date changes."""
 
@@ -70,7 +70,7 @@ class FeedBook:
         self.now = now
         self.secrets = list(secrets)
         self.guide_dir = guide_dir or data_dir("guides")
-        self.entries: dict[str, Entry] = {}
+        self.entries: dict[str, BookEntry] = {}
         self.errors: dict[str, str] = {}  # profile path -> its current error
         self._guides: tuple[Guide, ...] = ()
         self._guide_stamp: tuple[tuple[str, float, int], ...] = ()
@@ -165,15 +165,15 @@ class FeedBook:
 
         return self.now().astimezone(ZoneInfo(lea.timezone)).date() != self._today.get(lea.id)
 
-    def _expand(self, path: Path, stamp: tuple[float, int], lea: Lea) -> Entry:
+    def _expand(self, path: Path, stamp: tuple[float, int], lea: Lea) -> BookEntry:
         from zoneinfo import ZoneInfo
 
         today = self.now().astimezone(ZoneInfo(lea.timezone)).date()
         self._today[lea.id] = today
         timeline = expand(self._guides, lea, today, self.state.done_marks(lea.id))
-        return Entry(path, stamp, lea, timeline)
+        return BookEntry(path, stamp, lea, timeline)
 
-    def feed(self, entry: Entry) -> Rendered:
+    def feed(self, entry: BookEntry) -> Rendered:
         """The LEA's calendar, rendered once per change."""
         if entry.feed is None:
             events = feed_events(entry.timeline)

@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from pacing.feeds.book import ALL, Entry, FeedBook, Rendered
+from pacing.feeds.book import ALL, BookEntry, FeedBook, Rendered
 
 log = logging.getLogger("pacing.feeds")
 CHECK_EVERY = 1.0  # seconds between looks at the disk for changed profiles and guides
@@ -118,7 +118,7 @@ def create_app(book: FeedBook, base_url: str | None = None) -> ASGIApp:
 
     async def page(request: Request) -> Response:
         lea_id, token = request.path_params["lea"], request.path_params["token"]
-        entry: Entry | None = book.entries.get(lea_id)
+        entry: BookEntry | None = book.entries.get(lea_id)
         if entry is None or not book.token_ok(lea_id, token):
             return Response("Not found\n", status_code=404, media_type="text/plain")
         from pacing.export.checklist import render_feed_page
