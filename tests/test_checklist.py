@@ -25,7 +25,8 @@ from pacing.export.checklist import (
     render_feed_page,
     safe_url,
 )
-from pacing.export.gantt import gantt_svg, timeline_periods
+from pacing.core.periods import timeline_periods
+from pacing.export.gantt import gantt_svg
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 PROFILES = ["sunrise-usd", "riverbend-usd", "lakeside-usd"]

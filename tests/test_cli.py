@@ -110,7 +110,7 @@ def test_check_accepts_every_guide_and_example() -> None:
 def test_guides_and_ta_hours() -> None:
     assert "sig-dis-2024" in run("guides").stdout
     out = run("ta-hours", str(ROOT / "examples/riverbend-usd.toml")).stdout
-    assert "CDE-funded: 40 hours (2 indicator(s) x 20)" in out
+    assert "a minimum of 20 hours per indicator" in out and "$990-$6,325" in out
     assert "$110/hour" in out and "April 19th, 2024" in out
 
 

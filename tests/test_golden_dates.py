@@ -129,17 +129,18 @@ def test_targeted_l3_boxes(guides, make_lea, may_2024) -> None:
     assert optional == {20, 21, 22, 26}
 
 
-# Seed 004: progress reports by tier and level, the monthly CIM team meeting.
+# Seed 004: progress reports by tier and level, the monthly CIM team meeting. The report day is
+# pacing's assumption (the 10th): Saturday January 10, 2026 moves to Monday January 12.
 @pytest.mark.parametrize(
     ("changes", "dues", "submit_to"),
     [
         ({"monitoring": {"tier": "intensive", "level": None}},
-         [D(2025, 4, 10), D(2025, 7, 10), D(2025, 10, 10), D(2026, 1, 10), D(2026, 4, 10),
+         [D(2025, 4, 10), D(2025, 7, 10), D(2025, 10, 10), D(2026, 1, 12), D(2026, 4, 10),
           D(2026, 7, 10)],
          ("FMTA consultant Morgan Lee <mlee@cde.example.gov>", "intensivemonitoring@cde.ca.gov")),
-        ({"monitoring": {"level": 3}}, [D(2025, 7, 10), D(2026, 1, 10), D(2026, 7, 10)],
+        ({"monitoring": {"level": 3}}, [D(2025, 7, 10), D(2026, 1, 12), D(2026, 7, 10)],
          ("FMTA consultant Morgan Lee <mlee@cde.example.gov>", "targetedmonitoring@cde.ca.gov")),
-        ({"monitoring": {"level": 2}}, [D(2025, 7, 10), D(2026, 1, 10), D(2026, 7, 10)],
+        ({"monitoring": {"level": 2}}, [D(2025, 7, 10), D(2026, 1, 12), D(2026, 7, 10)],
          ("SELPA East Valley SELPA <office@eastvalley-selpa.example.org>",)),
     ],
 )  # fmt: skip
@@ -165,7 +166,9 @@ def test_monthly_meeting_follows_assumption_and_override(guides, make_lea, may_2
         e for e in default.items if e.series == "implementation-2024/step-4/cim-team-meeting"
     ]
     assert len(meetings) == 18 and meetings[1].due == D(2025, 2, 5)  # first Wednesday
-    assert "first Wednesday" in " ".join(meetings[0].notes)
+    assert "first Wednesday" in (meetings[0].assumption or "")
+    # January 1, 2025 is the first Wednesday and New Year's Day: moved to Thursday January 2.
+    assert meetings[0].due == D(2025, 1, 2) and "New Year's Day" in meetings[0].notes[-1]
     custom = expand(guides, make_lea("sunrise-usd"), may_2024)  # overrides: 2nd Wednesday 15:30
     first = custom.get("implementation-2024/step-4/cim-team-meeting/2025-01")
     assert (first.due, first.start_time, first.end_time) == (D(2025, 1, 8), T(15, 30), T(16, 30))

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from pacing.adapters.state import State
+from pacing.core.entry import DoneMark
 from pacing.core.reminders import plan
 from pacing.core.timeline import expand
 from pacing.reminders.daemon import Daemon
@@ -110,7 +111,7 @@ def test_done_item_gets_no_further_reminders(tmp_path: Path, smtp: SmtpServer) -
     clock = Clock(local(2024, 9, 1, 7, 0))
     daemon = make_daemon(tmp_path, smtp, clock)
     item = "targeted-l3-2024/step-2/box-26-additional-relevant-data"
-    daemon.state.mark_done("sunrise-usd", item, dt.date(2024, 9, 1))
+    daemon.state.mark_done("sunrise-usd", item, DoneMark(dt.date(2024, 9, 1)))
     assert daemon.replan()
     rows = [r for r in Ledger(daemon.state).rows() if item in r.items]
     assert rows and all(r.status == "cancelled" for r in rows if r.kind in ("due", "overdue"))

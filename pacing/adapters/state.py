@@ -10,6 +10,7 @@ from functools import cached_property
 import sqlalchemy as sa
 
 from pacing.adapters.statedir import state_dir
+from pacing.core.entry import OUTCOMES, DoneMark
 from pacing.export.ics import Revision
 
 metadata = sa.MetaData()
@@ -29,6 +30,9 @@ done_mark = sa.Table(
     sa.Column("lea", sa.String(80), primary_key=True),
     sa.Column("item", sa.String(300), primary_key=True),
     sa.Column("done_on", sa.Date, nullable=False),
+    sa.Column("note", sa.Text),  # added after 0.1: stores made before get them at start
+    sa.Column("outcome", sa.String(32)),
+    sa.Column("outcome_on", sa.Date),
 )
 
 reminder = sa.Table(
@@ -68,6 +72,7 @@ class State:
         if engine.dialect.name == "sqlite":
             sa.event.listen(engine, "connect", _sqlite_pragmas)
         metadata.create_all(engine)
+        _add_missing_columns(engine, done_mark)
         return engine
 
     def revisions(self, calendar: str) -> dict[str, Revision]:
@@ -109,13 +114,18 @@ class State:
                 ],
             )
 
-    def mark_done(self, lea: str, item: str, on: dt.date | None) -> None:
+    def mark_done(self, lea: str, item: str, mark: DoneMark | None) -> None:
         """Record (or, with None, remove) a done mark; running daemons re-plan."""
         with self.engine.begin() as conn:
             where = (done_mark.c.lea == lea) & (done_mark.c.item == item)
             conn.execute(done_mark.delete().where(where))
-            if on is not None:
-                conn.execute(done_mark.insert().values(lea=lea, item=item, done_on=on))
+            if mark is not None:
+                conn.execute(
+                    done_mark.insert().values(
+                        lea=lea, item=item, done_on=mark.on, note=mark.note,
+                        outcome=mark.outcome, outcome_on=mark.outcome_on,
+                    )
+                )  # fmt: skip
             bumped = conn.execute(
                 plan_change.update().values(counter=plan_change.c.counter + 1)
             ).rowcount
@@ -126,10 +136,29 @@ class State:
         with self.engine.connect() as conn:
             return int(conn.execute(sa.select(plan_change.c.counter)).scalar() or 0)
 
-    def done_marks(self, lea: str) -> dict[str, dt.date]:
-        query = sa.select(done_mark.c.item, done_mark.c.done_on).where(done_mark.c.lea == lea)
+    def done_marks(self, lea: str) -> dict[str, DoneMark]:
+        query = sa.select(done_mark).where(done_mark.c.lea == lea)
         with self.engine.connect() as conn:
-            return {item: day for item, day in conn.execute(query).all()}
+            rows = conn.execute(query).all()
+        return {r.item: _mark(r.done_on, r.note, r.outcome, r.outcome_on) for r in rows}
+
+
+def _mark(on: dt.date, note: str | None, outcome: str | None, when: dt.date | None) -> DoneMark:
+    known = next((o for o in OUTCOMES if o == outcome), None)
+    return DoneMark(on, note, known, when)
+
+
+def _add_missing_columns(engine: sa.Engine, table: sa.Table) -> None:
+    """Columns added to a table since a store was made (all nullable): added in place, so
+    nothing already stored is lost."""
+    have = {c["name"] for c in sa.inspect(engine).get_columns(table.name)}
+    missing = [c for c in table.columns if c.name not in have]
+    if not missing:
+        return
+    with engine.begin() as conn:
+        for column in missing:
+            kind = column.type.compile(dialect=engine.dialect)
+            conn.execute(sa.text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'))
 
 
 def _sqlite_pragmas(connection: object, _record: object) -> None:

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 import click
 
+from pacing.core.entry import OUTCOMES, Outcome
 from pacing.core.errors import DataError, one_line
 
 FORMATS = ("table", "json", "csv", "md")
@@ -112,6 +113,20 @@ def timeline(
 
     t = _timeline(profile, today)
     items = select_items(t, step, upcoming)
+    note = _no_items_note(t)
+    if note and fmt == "json":
+        import json
+
+        doc = {**json.loads(export.to_json(t, [])), "note": note}
+        click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+        return
+    if note and fmt == "csv":  # a header-only CSV stays machine-readable; the why goes to stderr
+        click.echo(export.to_csv([]), nl=False)
+        click.echo(f"pacing: {note}", err=True)
+        return
+    if note:
+        click.echo(note)
+        return
     if fmt == "json":
         click.echo(export.to_json(t, items), nl=False)
     elif fmt == "csv":
@@ -122,6 +137,26 @@ def timeline(
         from rich.console import Console
 
         export.print_table(Console(highlight=False, markup=False, emoji=False), t, items)
+
+
+def _no_items_note(t: Any) -> str | None:
+    """One line saying why an LEA's timeline is empty (a Universal-tier LEA); None otherwise."""
+    from pacing.core.timeline import tier_label
+
+    if t.items:
+        return None
+    m = t.lea.monitoring
+    if m.tier == "universal":
+        return (
+            f'{t.lea.name} is in the Universal tier: "Resources and tools are available to '
+            'maintain compliance and improve outcomes for all students" (CDE). The CIM guides '
+            "set no steps or deadlines for Universal-tier LEAs, so there is no timeline; "
+            "see https://caltan.info/monitoring"
+        )
+    return (
+        f"{t.lea.name}: no bundled pacing guide applies to {tier_label(t.lea)} LEAs of the "
+        f"{m.cohort} cohort (see `pacing guides`)."
+    )
 
 
 @cli.command("ta-hours")
@@ -136,17 +171,64 @@ def ta_hours(profile: Path) -> None:
     if budget is None:
         click.echo(f"{lea.name}: no TA Menu of Services applies (not a 2024 Sig Dis LEA).")
         return
+
+    def steps_text(numbers: list[int]) -> str:
+        if len(numbers) == 1:
+            return f"Step {numbers[0]}"
+        return f"Steps {', '.join(map(str, numbers[:-1]))} and {numbers[-1]}"
+
+    rate = f"${budget.rate:g}/hour"
     click.echo(f"{lea.name}: {budget.guide.title}")
+    funded_steps: list[int] = []
+    paid_steps: list[int] = []
     for step_no in sorted({s.step for s in budget.services}):
-        click.echo(f"Step {step_no}")
-        for s in (s for s in budget.services if s.step == step_no):
+        in_step = [s for s in budget.services if s.step == step_no]
+        funded = budget.counts_against_funding(in_step[0])
+        if any(s.hours_max for s in in_step):
+            (funded_steps if funded else paid_steps).append(step_no)
+        how = "CDE-funded hours count against these" if funded else f"paid at {rate}"
+        click.echo(f"Step {step_no} ({how})")
+        for s in in_step:
             hours = f"{s.hours_min:g}-{s.hours_max:g} h" if s.hours_max else "as agreed"
             click.echo(f"  {hours:>10}  {s.title}")
-    n = lea.monitoring.sig_dis_indicators
+    (fmin, fmax), (pmin, pmax) = budget.hours(True), budget.hours(False)
     click.echo(f"Estimate for all listed services: {budget.hours_min:g}-{budget.hours_max:g} hours")
-    click.echo(f"CDE-funded: {budget.funded_hours:g} hours ({n} indicator(s) x 20)")
-    low, high = budget.cost_beyond(budget.hours_min), budget.cost_beyond(budget.hours_max)
-    click.echo(f"Beyond the funded hours at ${budget.rate:g}/hour: ${low:,.0f}-${high:,.0f}")
+    if paid_steps:
+        click.echo(f"  {steps_text(funded_steps)}: {fmin:g}-{fmax:g} hours, less the funded hours")
+        click.echo(f"  {steps_text(paid_steps)}: {pmin:g}-{pmax:g} hours, all paid at {rate}")
+    n = budget.indicators
+    per = f"{budget.per_indicator:g}"
+    if budget.minimum:
+        per = f"a minimum of {per}"
+    click.echo(
+        f"CDE-funded: {budget.funded_hours:g} hours ({per} hours per indicator x {n} "
+        f"indicator{'' if n == 1 else 's'}, seed 002)"
+        + (f", for {steps_text(funded_steps)} services only" if paid_steps else "")
+    )
+    if budget.funded_until_text:
+        until = budget.funded_until
+        by = f" by {until:%B} {until.day}, {until.year}" if until else ""
+        click.echo(
+            f"Cut-off: {budget.funded_until_text} (seed 002): the funded hours pay only for "
+            f"services done{by}."
+        )
+    if budget.assumption:
+        click.echo(f"Assumption: {budget.assumption}")
+    low, high = budget.cost()
+    click.echo(f"Cost beyond the funded hours at {rate}: ${low:,.0f}-${high:,.0f}")
+    f = f"{budget.funded_hours:g}"
+    click.echo(
+        f"  floor (max(0, {fmin:g} - {f}) + {pmin:g}) x ${budget.rate:g}, "
+        f"ceiling (max(0, {fmax:g} - {f}) + {pmax:g}) x ${budget.rate:g}"
+    )
+    if budget.minimum:
+        click.echo(
+            "The funded hours are a minimum, so this cost is an upper-bound estimate: "
+            "more CDE-funded hours would lower it."
+        )
+    unpriced = [s.title for s in budget.services if not s.hours_max]
+    if unpriced:
+        click.echo(f"Not in the estimate (no hours in the menu): {'; '.join(unpriced)}")
     for item in budget.guide.items:
         if item.when:
             click.echo(f"Deadline: {item.title}: {item.when.text}")
@@ -228,16 +310,42 @@ def _timeline(profile: Path, today: dt.date | None) -> Any:
 @click.argument("profile", type=EXISTING)
 @click.argument("item_id")
 @click.option("--on", "on", type=DATE, help="Done on this date (default: today).")
-def done(profile: Path, item_id: str, on: dt.date | None) -> None:
-    """Mark an item done (the pacing guide's "Done" column); reminders for it stop."""
+@click.option("--note", help="What was done or sent, shown in the timeline and checklist.")
+@click.option("--outcome", type=click.Choice(OUTCOMES), help="For a submission: what CDE "
+              "said (accepted with conditions makes Stepwell box 26 required).")  # fmt: skip
+@click.option("--outcome-on", type=DATE, help="When CDE said it (default: today); the Sig Dis "
+              "plan's approval date starts Step 4.")  # fmt: skip
+def done(
+    profile: Path,
+    item_id: str,
+    on: dt.date | None,
+    note: str | None,
+    outcome: Outcome | None,
+    outcome_on: dt.date | None,
+) -> None:
+    """Mark an item done (the pacing guide's "Done" column); reminders for it stop. Run it
+    again with --outcome when CDE answers a submission."""
     from pacing.adapters.state import State
     from pacing.clock import today
+    from pacing.core.entry import DoneMark
+    from pacing.core.errors import fail
 
     t = _timeline(profile, None)
     entry = _entry(t, item_id, profile)
-    day = on or today(t.lea.timezone)
-    State().mark_done(t.lea.id, entry.id, day)
-    click.echo(f"done: {entry.id} ({entry.title}) on {day.isoformat()}")
+    if outcome and not (entry.item is not None and entry.item.submission):
+        raise fail(str(profile), "--outcome", f"{entry.id} is not a step's submission")
+    state = State()
+    before = state.done_marks(t.lea.id).get(entry.id)
+    now = today(t.lea.timezone)
+    mark = DoneMark(
+        on or (before.on if before else now),
+        one_line(note) if note else before.note if before else None,
+        outcome or (before.outcome if before else None),
+        outcome_on or (now if outcome else before.outcome_on if before else None),
+    )
+    state.mark_done(t.lea.id, entry.id, mark)
+    said = f", {mark.outcome} on {mark.outcome_on}" if mark.outcome else ""
+    click.echo(f"done: {entry.id} ({entry.title}) on {mark.on.isoformat()}{said}")
 
 
 @cli.command()
@@ -246,9 +354,12 @@ def done(profile: Path, item_id: str, on: dt.date | None) -> None:
 def undo(profile: Path, item_id: str) -> None:
     """Remove a done mark."""
     from pacing.adapters.state import State
+    from pacing.core.errors import fail
 
     t = _timeline(profile, None)
     entry = _entry(t, item_id, profile)
+    if entry.id in t.lea.done:
+        raise fail(str(profile), f"done.{entry.id}", "done in the profile: remove it there")
     State().mark_done(t.lea.id, entry.id, None)
     click.echo(f"not done: {entry.id} ({entry.title})")
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import graphlib
+from collections.abc import Sequence
 from typing import Annotated, Literal, TypeAlias, TypeVar, Union
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
@@ -150,6 +151,13 @@ class Item(Strict):
     recommended: list[Text] = []
     guidance: list[Text] = []
     required_roles: list[Slug] = []
+    submission: bool = False  # the step's submission: done, it closes the work it depends on
+    follows: list[Slug] = []  # starts after these are in (done, or their date has passed)
+    ongoing: bool = False  # an activity over its span: past when over, never overdue
+    needs_school: bool = False  # needs families or school staff: flagged in a summer break
+    required_if_conditions: Slug | None = None  # required once this submission is accepted
+    # with conditions (e.g. box 26 and the Step 1 submission)
+    starts_at_acceptance: Slug | None = None  # starts when CDE accepts this submission
 
     @model_validator(mode="after")
     def _dated(self) -> Item:
@@ -172,6 +180,15 @@ class TaFunding(Strict):
     funded_hours_per_indicator: Annotated[float, Field(ge=0)]
     hourly_rate_usd: Annotated[float, Field(ge=0)]
     note: Text | None = None
+    # The seed gives the funded hours as a minimum ("a minimum of 20 hours (per indicator)"):
+    # the cost beyond them is then an upper-bound estimate.
+    funded_hours_minimum: bool = False
+    funded_until: dt.date | None = None  # CDE-funded services must be completed by this date
+    funded_until_text: Text | None = None  # the seed's words for that cut-off
+    # The menu steps whose services the funded hours can pay for (keyed by "new"/"continuing"
+    # Sig Dis status when they differ); None: every step. Other steps are paid at the rate.
+    funded_steps: Selectable[list[Annotated[int, Field(ge=1, le=4)]]] | None = None
+    funded_steps_assumption: Selectable[Text] | None = None  # why, printed with the budget
 
 
 class TierInfo(Strict):
@@ -191,6 +208,7 @@ class StepInfo(Strict):
 class Guide(Strict):
     id: Slug
     title: Text
+    program: Text | None = None  # the short human title, e.g. "CIM for Sig Dis (2024)"
     source: Text  # the seed document it encodes
     applies_to: Condition = Condition()
     assumptions: list[Text] = []
@@ -205,6 +223,11 @@ class Guide(Strict):
         return {f"{self.id}/step-{i.step}/{i.id}": i for i in self.items}
 
 
+def applicable_guides(guides: Sequence[Guide], lea: Lea) -> list[Guide]:
+    """The guides with items that apply to this LEA (its tier, level, cohort, Sig Dis)."""
+    return [g for g in guides if g.items and g.applies_to.matches(lea)]
+
+
 def guide_problems(guide: Guide) -> list[tuple[tuple[str | int, ...], str]]:
     """Cross-reference checks the schema cannot express: ids, periods, dependency cycles."""
     problems: list[tuple[tuple[str | int, ...], str]] = []
@@ -214,6 +237,14 @@ def guide_problems(guide: Guide) -> list[tuple[tuple[str | int, ...], str]]:
     for n, item in enumerate(guide.items):
         if index[item.id] != n:
             problems.append((("items", n, "id"), f"duplicate item id {item.id!r}"))
+        refs = [("follows", r) for r in item.follows] + [
+            (name, r)
+            for name in ("required_if_conditions", "starts_at_acceptance")
+            if (r := getattr(item, name))
+        ]
+        for name, ref in refs:
+            if ref not in index or not guide.items[index[ref]].submission:
+                problems.append((("items", n, name), f"{ref!r} is not a submission of this guide"))
         for dep in item.depends_on:
             if dep not in index:
                 problems.append((("items", n, "depends_on"), f"unknown item {dep!r}"))
@@ -229,7 +260,7 @@ def guide_problems(guide: Guide) -> list[tuple[tuple[str | int, ...], str]]:
             problems.append((("items", n), "an undated item must feed a dated one (depends_on)"))
     if problems:
         return problems
-    graph = {item.id: set(item.depends_on) for item in guide.items}
+    graph = {item.id: {*item.depends_on, *item.follows} for item in guide.items}
     try:
         tuple(graphlib.TopologicalSorter(graph).static_order())
     except graphlib.CycleError as e:

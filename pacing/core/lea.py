@@ -6,7 +6,15 @@ import datetime as dt
 from typing import Annotated, Literal
 
 from dateutil.rrule import DAILY, YEARLY, rrulestr
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from pacing.core.fields import EMAIL, ROLES, Email, Role, Slug, Text, Tier
 
@@ -46,6 +54,8 @@ Rrule = Annotated[str, AfterValidator(_rrule)]
 
 class Monitoring(Strict):
     tier: Tier
+    # Targeted Level 1-3 (seed 001), Intensive Level 1-3 (seed 004: "Intensive Level 1-3 LEAs"):
+    # required for targeted, optional for intensive, never for universal.
     level: Annotated[int, Field(ge=1, le=3)] | None = None
     cohort: Annotated[int, Field(ge=2000, le=2100)]
     sig_dis: Literal["new", "continuing", "no"] = "no"
@@ -56,9 +66,16 @@ class Monitoring(Strict):
     def _level_fits_tier(self) -> Monitoring:
         if self.tier == "targeted" and self.level is None:
             raise ValueError("a targeted LEA needs 'level' (1, 2 or 3)")
-        if self.tier != "targeted" and self.level is not None:
-            raise ValueError(f"'level' is only for targeted LEAs, not {self.tier}")
         return self
+
+    @field_validator("level")
+    @classmethod
+    def _no_universal_level(cls, level: int | None, info: ValidationInfo) -> int | None:
+        if level is not None and info.data.get("tier") == "universal":
+            raise ValueError(
+                "a universal LEA has no level (levels 1-3 are for targeted or intensive LEAs)"
+            )
+        return level
 
 
 class Member(Strict):
@@ -77,6 +94,9 @@ class Closure(Strict):
     start: dt.date = Field(alias="from")
     end: dt.date = Field(alias="to")
     name: Text
+    # "summer": the school year's break; the district office works (these are working days),
+    # but planned work that needs families or school staff is flagged when it falls here.
+    kind: Literal["closure", "summer"] = "closure"
 
     @model_validator(mode="after")
     def _ordered(self) -> Closure:
@@ -110,6 +130,9 @@ class Reminders(Strict):
     to: list[Recipient] = ["lead"]
     escalate_overdue_to: list[Recipient] = []
     digest: Literal["none", "weekly"] = "none"
+    # a reminder due on a weekend, holiday or closure goes out on the working day before
+    # (an overdue notice: the working day after)
+    working_days_only: bool = True
 
 
 class Override(Strict):
@@ -134,6 +157,15 @@ class Override(Strict):
         return self
 
 
+class Done(Strict):
+    """A done mark with details: `"<item-id>" = { on = 2024-07-09, outcome = "accepted" }`."""
+
+    on: dt.date
+    note: Text | None = None
+    outcome: Literal["accepted", "accepted-with-conditions", "returned"] | None = None
+    outcome_on: dt.date | None = None  # the day CDE decided (e.g. approved the plan)
+
+
 class Lea(Strict):
     id: Slug
     name: Text
@@ -145,7 +177,7 @@ class Lea(Strict):
     calendar: CalendarSettings = CalendarSettings()
     reminders: Reminders = Reminders()
     overrides: dict[str, Override] = {}
-    done: dict[str, dt.date] = {}  # item id -> date done (the pacing guide's "Done" column)
+    done: dict[str, dt.date | Done] = {}  # item id -> date done (the guide's "Done" column)
 
     def lead(self) -> Member | None:
         return next((m for m in self.team if m.lead), None)

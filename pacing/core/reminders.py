@@ -6,6 +6,7 @@ claims, sends and records by that key, so a reminder is never lost and never dou
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 from collections.abc import Iterable, Iterator
@@ -13,12 +14,14 @@ from dataclasses import dataclass
 from typing import Literal
 from zoneinfo import ZoneInfo
 
+from pacing.core.entry import Entry
 from pacing.core.lea import Lea
-from pacing.core.timeline import Entry, Timeline
+from pacing.core.timeline import Timeline
+from pacing.core.workdays import WorkCalendar
 
-Kind = Literal["due", "start-by", "overdue", "digest"]
+Kind = Literal["due", "start-by", "overdue", "behind-plan", "digest"]
 DIGEST_WEEKS = 4
-OPEN = ("overdue", "at-risk", "due-soon", "upcoming")
+OPEN = ("overdue", "behind-plan", "at-risk", "due-soon", "upcoming")
 
 
 @dataclass(frozen=True)
@@ -72,7 +75,24 @@ def _key(lea: Lea, item: str, what: str, to: str) -> str:
 
 
 def _open(t: Timeline) -> Iterator[Entry]:
-    return (e for e in t.items if e.status in OPEN and e.kind != "meeting")
+    return (
+        e
+        for e in t.items
+        if e.status in OPEN and e.kind != "meeting" and not (e.item is not None and e.item.ongoing)
+    )
+
+
+def _instant(t: Timeline, day: dt.date, later: bool = False) -> dt.datetime:
+    """`send_at` on `day`, or (unless the LEA turned it off) on the working day before it when
+    `day` is a weekend, state holiday or closure (`later`: the working day after)."""
+    settings = t.lea.reminders
+    if settings.working_days_only:
+        day = _working(t.calendar, day, later)
+    return local_instant(day, settings.send_at, t.lea.timezone)
+
+
+def _working(calendar: WorkCalendar, day: dt.date, later: bool) -> dt.date:
+    return calendar.on_or_after(day) if later else calendar.on_or_before(day)
 
 
 def _per_item(t: Timeline) -> Iterator[Reminder]:
@@ -81,15 +101,14 @@ def _per_item(t: Timeline) -> Iterator[Reminder]:
     to = recipients(lea, settings.to)
     for e in _open(t):
         for offset in sorted(set(settings.offsets_days), reverse=True):
-            day = e.due - dt.timedelta(days=offset)
-            at = local_instant(day, settings.send_at, lea.timezone)
+            at = _instant(t, e.due - dt.timedelta(days=offset))
             for address in to:
                 yield Reminder(
                     _key(lea, e.id, f"due-{offset}", address), lea.id, "due", at, address, (),
                     (e.id,), e.due, offset,
                 )  # fmt: skip
         if e.latest_start and e.latest_start < e.due:
-            at = local_instant(e.latest_start, settings.send_at, lea.timezone)
+            at = _instant(t, e.latest_start)
             for address in to:
                 yield Reminder(
                     _key(lea, e.id, "start-by", address), lea.id, "start-by", at, address, (),
@@ -98,20 +117,28 @@ def _per_item(t: Timeline) -> Iterator[Reminder]:
 
 
 def _overdue(t: Timeline) -> Iterator[Reminder]:
-    """The day after a missed deadline, copied to `escalate_overdue_to`."""
+    """The working day after a missed date: an overdue notice, copied to `escalate_overdue_to`
+    only for CDE's own required deadlines and reports; a missed plan (pacing's estimate) is a
+    behind-plan nudge to the LEA's own team, never copied outside it."""
     lea = t.lea
     settings = lea.reminders
     to = recipients(lea, settings.to)
-    cc = tuple(a for a in recipients(lea, settings.escalate_overdue_to) if a not in to)
+    outside = tuple(a for a in recipients(lea, settings.escalate_overdue_to) if a not in to)
     for e in _open(t):
         if e.kind not in ("deadline", "report", "task", "window"):
             continue
-        at = local_instant(e.due + dt.timedelta(days=1), settings.send_at, lea.timezone)
+        kind: Kind = "behind-plan" if e.date_source == "planned" else "overdue"
+        cc = outside if kind == "overdue" and escalates_when_missed(e) else ()
+        at = _instant(t, e.due + dt.timedelta(days=1), later=True)
         for address in to:
             yield Reminder(
-                _key(lea, e.id, "overdue", address), lea.id, "overdue", at, address, cc,
-                (e.id,), e.due,
+                _key(lea, e.id, kind, address), lea.id, kind, at, address, cc, (e.id,), e.due,
             )  # fmt: skip
+
+
+def escalates_when_missed(e: Entry) -> bool:
+    """Whether missing this item's date would be escalated (see Entry.escalates)."""
+    return dataclasses.replace(e, status="overdue").escalates
 
 
 def _digests(t: Timeline) -> Iterator[Reminder]:
@@ -135,7 +162,7 @@ def _digests(t: Timeline) -> Iterator[Reminder]:
             or (e.latest_start and monday <= e.latest_start < monday + dt.timedelta(weeks=1))
         )
         if ahead:
-            at = local_instant(monday, settings.send_at, lea.timezone)
+            at = _instant(t, monday)
             week = f"{monday.isocalendar().year}-W{monday.isocalendar().week:02d}"
             for address in to:
                 yield Reminder(

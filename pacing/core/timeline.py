@@ -7,53 +7,21 @@ import datetime as dt
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Literal, cast
+from typing import cast
 
-from pacing.core.dates import Dates, long_date, series_dates, single
-from pacing.core.guide import Guide, Item, Kind, Requirement, Resource, Selectable, select
-from pacing.core.lea import Lea, Override
-from pacing.core.plan import Plan, backward_plan
+from pacing.core.dates import Dates, long_date, series_dates, single, source_label
+from pacing.core.entry import DateSource, DoneMark, Entry, Status
+from pacing.core.guide import Guide, Item, Requirement, Selectable, applicable_guides, select
+from pacing.core.lea import Done, Lea, Override
+from pacing.core.periods import Band, timeline_periods
+from pacing.core.plan import Plan, Slot, backward_plan
 from pacing.core.workdays import WorkCalendar
 
-Status = Literal["done", "overdue", "at-risk", "due-soon", "upcoming", "not-applicable"]
+__all__ = ["Entry", "Status", "Timeline", "applicable_guides", "expand"]
 DUE_SOON_DAYS = 14
 NO_OVERRIDE = Override()
 CONTACT_LABELS = {"fmta_consultant": "FMTA consultant", "selpa": "SELPA"}
-
-
-@dataclass(frozen=True)
-class Entry:
-    """One timeline item: a deadline, window, meeting, task or report of one LEA."""
-
-    id: str
-    guide: str
-    step: int
-    title: str
-    kind: Kind
-    due: dt.date
-    start: dt.date | None
-    start_time: dt.time | None
-    end_time: dt.time | None
-    requirement: Requirement
-    status: Status
-    rule: str
-    na_reason: str | None = None
-    latest_start: dt.date | None = None
-    latest_finish: dt.date | None = None
-    slack_days: int | None = None
-    duration_days: int | None = None
-    depends_on: tuple[str, ...] = ()
-    submit_to: tuple[str, ...] = ()
-    resources: tuple[Resource, ...] = ()
-    series: str | None = None
-    occurrence: str | None = None
-    done_on: dt.date | None = None
-    notes: tuple[str, ...] = ()
-    item: Item = field(repr=False, compare=False, default=None)  # type: ignore[assignment]
-
-    @property
-    def sort_key(self) -> tuple[dt.date, dt.date, str]:
-        return (self.due, self.start or self.due, self.id)
+Marks = Mapping[str, DoneMark]
 
 
 @dataclass(frozen=True)
@@ -63,34 +31,48 @@ class Timeline:
     items: tuple[Entry, ...]
     steps: Mapping[int, str]
     assumptions: tuple[str, ...] = ()
+    calendar: WorkCalendar = field(default_factory=WorkCalendar, compare=False)
+    periods: tuple[Band, ...] = ()  # the report periods, for the chart and the checklist
 
     def get(self, item_id: str) -> Entry:
         return next(e for e in self.items if e.id == item_id)
-
-
-def applicable_guides(guides: Sequence[Guide], lea: Lea) -> list[Guide]:
-    return [g for g in guides if g.items and g.applies_to.matches(lea)]
 
 
 def expand(
     guides: Sequence[Guide],
     lea: Lea,
     today: dt.date,
-    done: Mapping[str, dt.date] | None = None,
+    done: Mapping[str, dt.date | DoneMark] | None = None,
 ) -> Timeline:
     """The LEA's timeline as of `today`: every applicable guide's items, dated and planned."""
-    done = {**lea.done, **(done or {})}
+    marks = {k: done_mark(v) for k, v in {**lea.done, **(done or {})}.items()}
     chosen = applicable_guides(guides, lea)
-    drafts = [d for g in chosen for item in g.items for d in _drafts(g, item, lea)]
+    drafts = [d for g in chosen for item in g.items for d in _drafts(g, item, lea, marks)]
     calendar = lea_calendar(lea, drafts)
-    plan = backward_plan(drafts, calendar, lea, board_meetings(lea, calendar_years(drafts)))
+    drafts = [_settle(d, calendar) for d in drafts]
+    marks = {**_closed_by_submissions(drafts, marks), **marks}
+    done_on = {k: m.on for k, m in marks.items() if m.outcome != "returned"}
+    meetings = board_meetings(lea, calendar_years(drafts))
+    plan = backward_plan(drafts, calendar, lea, meetings, done_on)
     drafts = _date_undated(drafts, plan)
     items = sorted(
-        (_finish(d, plan, calendar, today, done) for d in drafts), key=lambda e: e.sort_key
+        (_finish(d, plan, calendar, today, marks, lea) for d in drafts), key=lambda e: e.sort_key
     )
     steps = {s.number: s.title for g in guides for s in g.steps}
-    assumptions = tuple(a for g in chosen for a in g.assumptions)
-    return Timeline(lea, today, tuple(items), steps, assumptions)
+    periods = timeline_periods(chosen, lea)
+    assumptions = [a for g in chosen for a in g.assumptions]
+    assumptions += [p.assumption for g in chosen for p in g.periods.values() if p.assumption]
+    return Timeline(
+        lea, today, tuple(items), steps, tuple(dict.fromkeys(assumptions)), calendar, periods
+    )
+
+
+def done_mark(value: dt.date | Done | DoneMark) -> DoneMark:
+    if isinstance(value, DoneMark):
+        return value
+    if isinstance(value, Done):
+        return DoneMark(value.on, value.note, value.outcome, value.outcome_on)
+    return DoneMark(value)
 
 
 def calendar_years(drafts: Sequence[Entry]) -> tuple[int, int]:
@@ -99,7 +81,8 @@ def calendar_years(drafts: Sequence[Entry]) -> tuple[int, int]:
 
 
 def lea_calendar(lea: Lea, drafts: Sequence[Entry]) -> WorkCalendar:
-    closures = [(c.start, c.end, c.name) for c in lea.calendar.closures]
+    """Weekends, state holidays and closures; a summer break is not one (the office works)."""
+    closures = [(c.start, c.end, c.name) for c in lea.calendar.closures if c.kind == "closure"]
     return WorkCalendar.build(calendar_years(drafts), lea.calendar.state_holidays, closures)
 
 
@@ -119,7 +102,7 @@ def _rule_days(rule: str, years: tuple[int, int]) -> tuple[dt.date, ...]:
     return tuple(m.date() for m in moments)
 
 
-def _drafts(guide: Guide, item: Item, lea: Lea) -> Iterator[Entry]:
+def _drafts(guide: Guide, item: Item, lea: Lea, marks: Marks) -> Iterator[Entry]:
     """The item's occurrences, dated, with the LEA's overrides applied (not yet planned)."""
     base = f"{guide.id}/step-{item.step}/{item.id}"
     prefix = f"{guide.id}/"
@@ -127,13 +110,36 @@ def _drafts(guide: Guide, item: Item, lea: Lea) -> Iterator[Entry]:
     requirement = cast("Requirement | None", select(item.requirement, lea)) or "optional"
     submit_to = tuple(_recipient_label(r, lea) for r in select(item.submit_to, lea) or [])
     over = lea.overrides.get(base, NO_OVERRIDE)
+    extra: list[str] = []
+    if item.required_if_conditions:
+        submission = prefix + _step_of(guide, item.required_if_conditions)
+        if _outcome(marks, submission) == "accepted-with-conditions":
+            requirement = "required"
+            extra.append("Required: the Step 1 submission was accepted with conditions")
+    where = item.series.period if item.series else item.when.period if item.when else None
+    period = guide.periods[where] if where else None
+    assumption = item.assumption or (period.assumption if period else None)
+    source: DateSource = "planned" if item.when is None and item.series is None else "cde"
+    if assumption and source == "cde":
+        source = "assumed"
+    cde_dated = source == "cde"
     if item.series:
         occurrences: Iterator[Dates] = series_dates(guide, item.series, lea, over.rrule, over.dates)
+        if over.rrule or over.dates:
+            source, assumption = "lea", None
     else:
-        occurrences = iter([single(guide, item, lea)])
+        dates = single(guide, item, lea)
+        approved = _accepted_on(marks, prefix, guide, item)
+        if approved:
+            rule = f'{source_label(guide)}: "{item.when.text if item.when else ""}": from CDE\'s '
+            dates = dataclasses.replace(
+                dates, start=approved, rule=rule + f"approval on {long_date(approved)}"
+            )
+            source, assumption = "cde", None
+        occurrences = iter([dates])
     for dates in occurrences:
         entry_id = f"{base}/{dates.occurrence}" if dates.occurrence else base
-        notes = [n for n in (dates.note, item.assumption, item.condition) if n]
+        notes = [n for n in (dates.note, item.condition, *extra) if n]
         entry = Entry(
             id=entry_id,
             guide=guide.id,
@@ -147,19 +153,79 @@ def _drafts(guide: Guide, item: Item, lea: Lea) -> Iterator[Entry]:
             requirement=requirement,
             status="not-applicable" if na_reason else "upcoming",
             rule=dates.rule,
+            date_source=source,
+            cde_dated=cde_dated,
+            program=guide.program or guide.title,
             na_reason=na_reason,
             duration_days=item.duration_days,
             depends_on=tuple(prefix + _step_of(guide, d) for d in item.depends_on),
+            follows=tuple(prefix + _step_of(guide, d) for d in item.follows),
             submit_to=submit_to,
             resources=tuple(item.resources),
             series=base if item.series else None,
             occurrence=dates.occurrence,
+            assumption=assumption,
             notes=tuple(notes),
             item=item,
         )
         if dates.occurrence and entry_id != base:
             entry = _override(entry, over, series_level=True)
         yield _override(entry, lea.overrides.get(entry_id, NO_OVERRIDE), series_level=False)
+
+
+def _outcome(marks: Marks, item_id: str) -> str | None:
+    mark = marks.get(item_id)
+    return mark.outcome if mark else None
+
+
+def _accepted_on(marks: Marks, prefix: str, guide: Guide, item: Item) -> dt.date | None:
+    """The day CDE accepted the submission this item starts at (e.g. the plan's approval)."""
+    if not item.starts_at_acceptance:
+        return None
+    mark = marks.get(prefix + _step_of(guide, item.starts_at_acceptance))
+    if mark is None or mark.outcome not in ("accepted", "accepted-with-conditions"):
+        return None
+    return mark.outcome_on or mark.on
+
+
+def _settle(draft: Entry, calendar: WorkCalendar) -> Entry:
+    """An assumed day on a non-working day moves to the next working day (CDE's and the
+    LEA's own dates stay as given)."""
+    if draft.date_source != "assumed" or draft.na_reason or draft.due == dt.date.max:
+        return draft
+    if draft.item is None or not draft.item.assumption:  # only the years are assumed: the
+        return draft  # day itself is CDE's ("Due July 10 each year")
+    if draft.start and draft.start != draft.due:  # a window: its span is the assumption
+        return draft
+    why = calendar.why_closed(draft.due)
+    if not why:
+        return draft
+    moved = calendar.on_or_after(draft.due)
+    note = (
+        f"Assumed date moved from {draft.due:%A}, {long_date(draft.due)} ({why}) to "
+        f"{moved:%A}, {long_date(moved)}, the next working day"
+    )
+    return dataclasses.replace(draft, due=moved, notes=(*draft.notes, note))
+
+
+def _closed_by_submissions(drafts: Sequence[Entry], marks: Marks) -> dict[str, DoneMark]:
+    """A step's submission, done (and not returned), closes the work of its step it depends
+    on: done on the submission's date, with a note."""
+    by_id = {d.id: d for d in drafts}
+    closed: dict[str, DoneMark] = {}
+    for d in drafts:
+        mark = marks.get(d.id)
+        if mark is None or mark.outcome == "returned" or d.item is None or not d.item.submission:
+            continue
+        note = f"Closed by \u201c{d.title}\u201d, done {long_date(mark.on)}"
+        stack = list(d.depends_on)
+        while stack:
+            need = by_id.get(stack.pop())
+            if need is None or need.step != d.step or need.guide != d.guide or need.id in closed:
+                continue
+            closed[need.id] = DoneMark(mark.on, note)
+            stack.extend(need.depends_on)
+    return closed
 
 
 def _date_undated(drafts: list[Entry], plan: Plan) -> list[Entry]:
@@ -183,7 +249,10 @@ def _date_undated(drafts: list[Entry], plan: Plan) -> list[Entry]:
                 d = dataclasses.replace(d, due=slot.latest_finish, rule=rule)
             else:
                 due = step_due.get((d.guide, d.step), dt.date.max)
-                d = dataclasses.replace(d, due=due, rule=f"With Step {d.step}'s submission")
+                d = dataclasses.replace(
+                    d, due=due, rule=f"With Step {d.step}'s submission", date_source="cde",
+                    cde_dated=True,
+                )  # fmt: skip
         dated.append(d)
     return dated
 
@@ -208,6 +277,8 @@ def _override(entry: Entry, over: Override, series_level: bool) -> Entry:
         return entry
     said = ", ".join(f"{k} {v}" for k, v in changes.items())
     note = f"LEA override: {said} (guide: due {long_date(entry.due)})"
+    if "due" in changes or "start" in changes:
+        changes["date_source"] = "lea"
     return dataclasses.replace(entry, notes=(*entry.notes, note), **changes)  # type: ignore[arg-type]
 
 
@@ -239,44 +310,76 @@ def _finish(
     plan: Plan,
     calendar: WorkCalendar,
     today: dt.date,
-    done: Mapping[str, dt.date],
+    marks: Marks,
+    lea: Lea,
 ) -> Entry:
     if draft.na_reason:
         return draft
     notes = list(draft.notes)
     closed = calendar.why_closed(draft.due)
-    if closed and draft.kind in ("deadline", "report", "meeting"):
-        notes.append(f"Falls on a non-working day ({closed}); the date is kept as given")
+    if closed and draft.kind in ("deadline", "report", "meeting") and draft.date_source != "planned":
+        whose = "the district's" if draft.date_source == "lea" else "CDE's"
+        notes.append(f"Falls on a non-working day ({closed}); {whose} date is kept as given")
     slot = plan.slots.get(draft.id)
-    latest_start = slot.latest_start if slot else None
-    latest_finish = slot.latest_finish if slot else None
-    slack = calendar.count(today, latest_start) if latest_start else None
+    first = plan.earliest.get(draft.id)
+    warnings = list(slot.warnings if slot else ())
     if slot:
         notes.extend(slot.notes)
-    done_on = done.get(draft.id)
-    status: Status
-    if done_on:
-        status = "done"
-    elif draft.due < today:
-        status = "overdue"
-    elif (latest_start and latest_start < today) or (slot and slot.at_risk):
-        status = "at-risk"
-        if latest_start and latest_start < today:
-            notes.append(f"Should have started by {long_date(latest_start)}")
-    elif (draft.due - today).days <= DUE_SOON_DAYS:
-        status = "due-soon"
-    else:
-        status = "upcoming"
+        warnings += _summer(draft, slot, lea)
+    mark = marks.get(draft.id)
+    status = _status(draft, slot, today, mark)
+    if mark and mark.outcome == "returned":
+        warnings.append(
+            f"Returned by CDE{' on ' + long_date(mark.outcome_on) if mark.outcome_on else ''}: "
+            "revise and resubmit (set the date CDE gives with an override `due`)"
+        )
+    elif status == "at-risk" and slot and slot.latest_start < today:
+        notes.append(f"Should have started by {long_date(slot.latest_start)}")
+    done = mark if status == "done" else None
     return dataclasses.replace(
         draft,
         status=status,
-        latest_start=latest_start,
-        latest_finish=latest_finish,
-        slack_days=slack,
-        done_on=done_on,
+        latest_start=slot.latest_start if slot else None,
+        latest_finish=slot.latest_finish if slot else None,
+        earliest_start=first.day if first else None,
+        slack_days=calendar.count(today, slot.latest_start) if slot else None,
+        done_on=done.on if done else None,
+        done_note=mark.note if mark else None,
+        outcome=mark.outcome if mark else None,
+        outcome_on=mark.outcome_on if mark else None,
         depends_on=plan.depends_on.get(draft.id, ()),
         notes=tuple(notes),
+        warnings=tuple(warnings),
     )
+
+
+def _status(draft: Entry, slot: Slot | None, today: dt.date, mark: DoneMark | None) -> Status:
+    """Overdue only on a date that is CDE's, assumed or the LEA's; a passed plan is behind
+    plan; a meeting or an ongoing activity that is over is past."""
+    if mark:  # done; or returned by CDE: to resubmit, at a date CDE has yet to give
+        return "done" if mark.outcome != "returned" else "at-risk"
+    ongoing = draft.kind == "meeting" or (draft.item is not None and draft.item.ongoing)
+    if draft.due < today:
+        if ongoing:
+            return "past"
+        return "behind-plan" if draft.date_source == "planned" else "overdue"
+    late_start = slot is not None and (slot.latest_start < today or slot.at_risk)
+    if late_start and not ongoing:
+        return "at-risk"
+    return "due-soon" if (draft.due - today).days <= DUE_SOON_DAYS else "upcoming"
+
+
+def _summer(draft: Entry, slot: Slot, lea: Lea) -> list[str]:
+    """Work that needs families or school staff, planned in the LEA's summer break."""
+    if draft.item is None or not draft.item.needs_school:
+        return []
+    return [
+        f"Planned {long_date(slot.latest_start)} - {long_date(slot.latest_finish)}, overlapping "
+        f"{c.name} ({long_date(c.start)} - {long_date(c.end)}), when families and school staff "
+        "are away: do it before the break or move it (override `due`)"
+        for c in lea.calendar.closures
+        if c.kind == "summer" and slot.latest_start <= c.end and c.start <= slot.latest_finish
+    ]
 
 
 def select_items(t: Timeline, step: int | None, upcoming: int | None) -> list[Entry]:

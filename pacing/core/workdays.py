@@ -69,6 +69,13 @@ class WorkCalendar:
             day = self.on_or_before(day - ONE_DAY)
         return day
 
+    def forward(self, day: dt.date, n: int) -> dt.date:
+        """The working day n working days after `day` (n = 0: the first working day on or after)."""
+        day = self.on_or_after(day)
+        for _ in range(n):
+            day = self.on_or_after(day + ONE_DAY)
+        return day
+
     def count(self, start: dt.date, end: dt.date) -> int:
         """Working days in [start, end); negative when end is before start."""
         if end < start:

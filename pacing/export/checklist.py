@@ -14,25 +14,24 @@ from urllib.parse import urlsplit
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
-from pacing.adapters.files import bundled_guides, data_dir
+from pacing.adapters.files import data_dir
+from pacing.core.entry import OUTCOME_NAMES, SOURCE_NAMES, STATUS_NAMES
+from pacing.core.periods import Band
 from pacing.core.timeline import Entry, Timeline, tier_label
-from pacing.export.gantt import Band, gantt_svg, timeline_periods, when_label
+from pacing.export.gantt import gantt_svg
+from pacing.export.timeline import dated_parts, label_date, programs
 
 FORMATS = ("md", "html", "csv")
 NA_TEXT = "N/A - write N/A in this box"
-STATUS_LABELS = {
-    "done": "Done",
-    "overdue": "Overdue",
-    "at-risk": "At risk",
-    "due-soon": "Due soon",
-    "upcoming": "Upcoming",
-    "not-applicable": "Not applicable",
-}
 SIG_DIS_LABELS = {"new": "newly identified", "continuing": "continuing", "no": ""}
 CSV_COLUMNS = [
     "Step", "Activity", "Target date", "Done", "Status", "Requirement", "Submit to",
-    "Resources", "Rule", "Item id",
+    "Resources", "Rule", "Date type", "Program", "Warnings", "Assumption", "Done note",
+    "Item id",
 ]  # fmt: skip
+BADGES = ("overdue", "behind-plan", "at-risk", "due-soon")  # statuses flagged next to a row
+COUNTED = ("overdue", "behind-plan", "at-risk", "due-soon", "done")
+SOURCE_ORDER = ("cde", "planned", "assumed", "lea")
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -89,23 +88,56 @@ def _na_reason(e: Entry) -> str:
     return reason.removesuffix(" - write N/A in this box").removesuffix(" - write N/A")
 
 
-def _row(e: Entry) -> dict[str, Any]:
-    planned = e.latest_start and e.status not in ("done", "not-applicable")
+def target(e: Entry) -> tuple[str, str]:
+    """The Target date column as (words, dates): ("CDE deadline:", "Oct 10, 2024"),
+    ("Plan: finish by", "Sep 10, 2024"), ("CDE window:", "Apr 1, 2024 – May 31, 2024")."""
+    label, when = dated_parts(e, _short)
+    return label_date(label, "", colon=True).rstrip(), when
+
+
+def outcome_text(e: Entry) -> str:
+    """CDE's answer to a done submission: "Accepted by CDE with conditions (Aug 1, 2024)"."""
+    if not e.outcome:
+        return ""
+    return OUTCOME_NAMES[e.outcome] + (f" ({_short(e.outcome_on)})" if e.outcome_on else "")
+
+
+def _row(e: Entry, main_program: str = "", seen: set[str] | None = None) -> dict[str, Any]:
+    """One pacing-guide row. `main_program`: the step's own program (others are named on the
+    row); `seen`: assumptions already shown in this table (shown once per table)."""
+    planned = e.latest_start and e.is_open
+    assumption = e.assumption or ""
+    if seen is not None and assumption:
+        if assumption in seen:
+            assumption = ""  # the row's label still says the date is assumed
+        else:
+            seen.add(assumption)
     return {
         "id": e.id,
         "activity": _activity(e),
         "kind": e.kind,
-        "target": when_label(e),
+        "target": " ".join(target(e)),
+        "target_label": target(e)[0],
+        "target_when": target(e)[1],
         "target_iso": _iso_when(e),
+        "source": e.date_source,
+        "source_name": SOURCE_NAMES[e.date_source],
+        "program": e.program,
+        "other_program": e.program if e.program and e.program != main_program else "",
         "start_by": _short(e.latest_start) if planned and e.latest_start else "",
         "done": e.status == "done",
         "done_on": _short(e.done_on) if e.done_on else "",
         "done_iso": e.done_on.isoformat() if e.done_on else "",
+        "done_note": e.done_note or "",
+        "outcome": outcome_text(e),
         "status": e.status,
-        "status_label": STATUS_LABELS[e.status],
+        "status_label": STATUS_NAMES[e.status],
+        "badge": e.status in BADGES,
         "requirement": e.requirement,
         "na": e.status == "not-applicable",
         "na_reason": _na_reason(e),
+        "warnings": list(e.warnings),
+        "assumption": assumption,
         "resources": [{"title": r.title, "url": safe_url(r.url)} for r in e.resources],
         "submit_to": list(e.submit_to),
         "rule": e.rule,
@@ -130,10 +162,18 @@ def _box(e: Entry) -> dict[str, Any]:
         "step": e.step,
         "id": e.id,
         "due": _short(e.due),
-        "start_by": _short(e.latest_start) if e.latest_start and not na else "",
+        "target": " ".join(target(e)),
+        "target_label": target(e)[0],
+        "target_when": target(e)[1],
+        "source": e.date_source,
+        "start_by": _short(e.latest_start) if e.latest_start and not na and e.is_open else "",
         "status": e.status,
-        "status_label": STATUS_LABELS[e.status],
+        "status_label": STATUS_NAMES[e.status],
         "done_on": _short(e.done_on) if e.done_on else "",
+        "done_note": e.done_note or "",
+        "outcome": outcome_text(e),
+        "warnings": [] if na else list(e.warnings),
+        "assumption": "" if na else e.assumption or "",
         "requirement": e.requirement,
         "na": na,
         "na_text": NA_TEXT,
@@ -151,8 +191,12 @@ def context(t: Timeline, periods: Sequence[Band] | None = None) -> dict[str, Any
     m = t.lea.monitoring
     steps = []
     for number in sorted({e.step for e in t.items}):
-        rows = [_row(e) for e in t.items if e.step == number]
-        steps.append({"number": number, "name": t.steps.get(number, ""), "rows": rows})
+        mine = [e for e in t.items if e.step == number]
+        main = max(programs(mine), key=lambda group: len(group[1]))[0]
+        seen: set[str] = set()
+        rows = [_row(e, main, seen) for e in mine]
+        name = t.steps.get(number, "")
+        steps.append({"number": number, "name": name, "program": main, "rows": rows})
     boxed = [e for e in t.items if e.item is not None and e.item.box]
     boxes = [_box(e) for e in sorted(boxed, key=lambda e: (e.item.box or 0, e.id))]
     return {
@@ -163,6 +207,7 @@ def context(t: Timeline, periods: Sequence[Band] | None = None) -> dict[str, Any
             "tier": tier_label(t.lea),
             "cohort": m.cohort,
             "sig_dis": SIG_DIS_LABELS[m.sig_dis],
+            "programs": [program for program, _ in programs(list(t.items)) if program],
         },
         "today": _long(t.today),
         "today_iso": t.today.isoformat(),
@@ -172,10 +217,13 @@ def context(t: Timeline, periods: Sequence[Band] | None = None) -> dict[str, Any
             f"No Stepwell box checklist: the Targeted Level 3 Stepwell boxes do not apply to "
             f"{tier_label(t.lea)} LEAs."
         ),
-        "counts": {
-            status: sum(e.status == status for e in t.items)
-            for status in ("overdue", "at-risk", "due-soon", "done")
-        },
+        "counts": {status: sum(e.status == status for e in t.items) for status in COUNTED},
+        "count_words": [
+            {"status": status, "label": STATUS_NAMES[status].lower(),
+             "n": sum(e.status == status for e in t.items)}
+            for status in COUNTED
+        ],  # fmt: skip
+        "sources": [SOURCE_NAMES[s] for s in SOURCE_ORDER if any(e.date_source == s for e in t.items)],
         "total": len(t.items),
         "assumptions": list(t.assumptions),
         "periods": [
@@ -186,18 +234,14 @@ def context(t: Timeline, periods: Sequence[Band] | None = None) -> dict[str, Any
 
 
 def _periods(t: Timeline, periods: Sequence[Band] | None) -> Sequence[Band]:
-    """The given bands, else those of the bundled guides the timeline was built from."""
-    if periods is not None:
-        return periods
-    used = {e.guide for e in t.items}
-    return timeline_periods([g for g in bundled_guides() if g.id in used], t.lea)
+    """The given bands, else the timeline's own report periods."""
+    return t.periods if periods is None else periods
 
 
 def render_checklist(t: Timeline, fmt: str, periods: Sequence[Band] | None = None) -> str:
     """The LEA's pacing-guide table and Stepwell box checklist as "md", "html" or "csv".
 
-    `periods` are the bands of the chart (see `gantt.timeline_periods`); by default those of
-    the bundled guides."""
+    `periods` are the bands of the chart (see `core.periods`); by default the timeline's own."""
     if fmt == "csv":
         return to_csv(t)
     if fmt == "md":
@@ -237,6 +281,8 @@ def to_csv(t: Timeline) -> str:
     for e in t.items:
         row = _row(e)
         status = row["status_label"] + (f": {e.na_reason}" if e.na_reason else "")
+        if row["outcome"]:
+            status += f" ({row['outcome']})"
         resources = "; ".join(
             f"{r['title']} ({r['url']})" if r["url"] else r["title"] for r in row["resources"]
         )
@@ -250,6 +296,11 @@ def to_csv(t: Timeline) -> str:
             "; ".join(e.submit_to),
             resources,
             e.rule,
+            row["source_name"],
+            e.program,
+            "; ".join(e.warnings),
+            e.assumption or "",
+            e.done_note or "",
             e.id,
         ]
         writer.writerow([excel_safe(c) for c in cells])

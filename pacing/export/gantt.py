@@ -6,12 +6,13 @@ import datetime as dt
 import html
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, NamedTuple
+from typing import Literal
 
-from pacing.core.dates import long_date, period_bounds
-from pacing.core.guide import Guide
-from pacing.core.lea import Lea
-from pacing.core.timeline import Entry, Timeline, applicable_guides
+from pacing.core.dates import long_date
+from pacing.core.entry import OUTCOME_NAMES, SOURCE_NAMES, STATUS_NAMES
+from pacing.core.periods import Band
+from pacing.core.timeline import Entry, Timeline
+from pacing.export.timeline import dated
 
 WIDTH = 960
 GUTTER = 168  # lane labels
@@ -24,15 +25,19 @@ CHAR_W = 6.1  # average glyph width at FONT px (Helvetica/Arial), for fitting la
 MAX_LABEL = 40
 GAP = 6
 
-# (stroke / solid, tint) per status; not-applicable items are not drawn.
+# (stroke / solid, tint) per status; not-applicable items are not drawn. Every solid colour
+# is at least 4.5:1 against white (it is also used for text beside the chart).
 COLOURS = {
     "done": ("#2e7d32", "#c8e6c9"),
     "overdue": ("#c62828", "#ffcdd2"),
+    "behind-plan": ("#6d4c41", "#d7ccc8"),
     "at-risk": ("#b26a00", "#ffe0b2"),
     "due-soon": ("#455a64", "#cfd8dc"),
     "upcoming": ("#455a64", "#cfd8dc"),
+    "past": ("#616161", "#e0e0e0"),
 }
-STATUS_NAMES = {"done": "Done", "overdue": "Overdue", "at-risk": "At risk", "upcoming": "Other"}
+LEGEND_STATUSES = ("done", "overdue", "behind-plan", "at-risk", "past", "upcoming")
+PLAN_DASH = "3 2"  # the outline of pacing's plan (its estimate, not a CDE date)
 BAND = ("#1565c0", "#e3f2fd")
 TODAY = "#6a1b9a"
 GRID = "#e4e8eb"
@@ -41,36 +46,6 @@ MUTED = "#607d8b"
 HALO: dict[str, str | float] = {"stroke": "#ffffff", "stroke_width": 3, "paint_order": "stroke"}
 
 Shape = Literal["bar", "work", "diamond", "tick"]
-
-
-class Band(NamedTuple):
-    """A named span drawn as a band (e.g. the 27-month CCEIS budget period), with the
-    occurrences of the series run over it (`Entry.series` ids) drawn on it as markers.
-    Unpacks like (title, start, end, ...)."""
-
-    title: str
-    start: dt.date
-    end: dt.date
-    series: tuple[str, ...] = ()
-    key: str = ""
-
-
-def timeline_periods(guides: Sequence[Guide], lea: Lea) -> list[Band]:
-    """The periods of the LEA's applicable guides over which reports are due (the CCEIS
-    budget period and its quarterly reports, the implementation period and its progress
-    reports, ...), each with the report series run over it, in date order."""
-    bands = []
-    for guide in applicable_guides(guides, lea):
-        for key, period in guide.periods.items():
-            series = tuple(
-                f"{guide.id}/step-{item.step}/{item.id}"
-                for item in guide.items
-                if item.series and item.series.period == key and item.kind == "report"
-            )
-            if series:
-                start, end = period_bounds(period, lea)
-                bands.append(Band(period.title, start, end, series, f"{guide.id}/{key}"))
-    return sorted(bands, key=lambda b: (b.start, b.end, b.key))
 
 
 def _e(text: object) -> str:
@@ -108,11 +83,17 @@ def series_title(e: Entry) -> str:
 
 
 def _hover(e: Entry) -> str:
-    parts = [e.title, when_label(e), e.status.replace("-", " ")]
-    if e.latest_start and e.status not in ("done", "not-applicable"):
+    """The tooltip: title, what the date is and the date, status, program, warnings."""
+    parts = [e.title, dated(e, _short, colon=True), STATUS_NAMES[e.status]]
+    if e.latest_start and e.is_open:
         parts.append(f"start by {_short(e.latest_start)}")
     if e.done_on:
         parts.append(f"done {_short(e.done_on)}")
+    if e.outcome:
+        parts.append(OUTCOME_NAMES[e.outcome])
+    if e.program:
+        parts.append(e.program)
+    parts += [f"\u26a0 {w}" for w in e.warnings]
     return " \u00b7 ".join(parts)
 
 
@@ -249,8 +230,11 @@ def _shape_svg(mark: _Mark, y: float) -> str:
     cls = f"item {e.kind} status-{e.status}"
     tip = f"<title>{_e(_hover(e))}</title>"
     mid = y + ROW / 2
+    planned = e.date_source == "planned"
+    dash = f' stroke-dasharray="{PLAN_DASH}"' if planned else ""
+    if planned:
+        cls += " planned"
     if mark.shape in ("bar", "work"):
-        dash = ' stroke-dasharray="3 2"' if mark.shape == "work" else ""
         plain = mark.shape == "work" and e.status in ("upcoming", "due-soon")
         fill = "#ffffff" if plain else tint
         return (
@@ -265,6 +249,11 @@ def _shape_svg(mark: _Mark, y: float) -> str:
             f'width="2.5" height="12" fill="{stroke}">{tip}</rect>'
         )
     points = f"{_n(x)},{_n(mid - 5.5)} {_n(x + 5.5)},{_n(mid)} {_n(x)},{_n(mid + 5.5)} {_n(x - 5.5)},{_n(mid)}"
+    if planned:  # a plan's finish-by date: a hollow, dashed diamond
+        return (
+            f'<polygon class="{cls}" data-id="{_e(e.id)}" points="{points}" fill="{tint}" '
+            f'stroke="{stroke}" stroke-width="1.4"{dash}>{tip}</polygon>'
+        )
     return (
         f'<polygon class="{cls}" data-id="{_e(e.id)}" points="{points}" fill="{stroke}" '
         f'stroke="#ffffff" stroke-width="0.8">{tip}</polygon>'
@@ -393,7 +382,7 @@ def gantt_svg(t: Timeline, periods: Sequence[Band] = ()) -> str:
     lanes_h = sum(lane.height for lane in lanes)
     bottom = top + lanes_h
     legend_y = bottom + 24
-    height = legend_y + 22
+    height = legend_y + 40
     c = _Canvas()
     m = t.lea.monitoring
     summary = (
@@ -503,24 +492,20 @@ def gantt_svg(t: Timeline, periods: Sequence[Band] = ()) -> str:
 
 
 def _legend(c: _Canvas, y: float, bands: bool) -> None:
+    """Two rows: the shapes (a plan's dashed outline among them), then the status colours."""
     neutral, tint = COLOURS["upcoming"]
     x = 8.0
     c.add(f'<g class="legend" transform="translate(0 {_n(y)})">')
 
-    def item(swatch: str, label: str) -> None:
+    def item(swatch: str, label: str, width: float = 14, row: float = 0) -> None:
         nonlocal x
-        c.add(swatch.format(x=_n(x), cx=_n(x + 7), r=_n(x + 14)))
-        c.text(x + 20, 4, label, fill=TEXT, font_size=FONT - 1)
-        x += 20 + len(label) * 5.2 + 16
+        c.add(swatch.format(x=_n(x), cx=_n(x + 7), r=_n(x + 14), y=_n(row)))
+        c.text(x + width + 6, row + 4, label, fill=TEXT, font_size=FONT - 1)
+        x += width + 6 + len(label) * 5.2 + 16
 
     item(
         f'<rect x="{{x}}" y="-4" width="14" height="9" rx="2" fill="{tint}" stroke="{neutral}"/>',
         "Window",
-    )
-    item(
-        f'<rect x="{{x}}" y="-4" width="14" height="9" rx="2" fill="#ffffff" stroke="{neutral}" '
-        'stroke-dasharray="3 2"/>',
-        "Planned work (start by \u2192 due)",
     )
     item(
         f'<polygon points="{{cx}},-5 {{r}},0.5 {{cx}},6 {{x}},0.5" fill="{neutral}"/>',
@@ -533,7 +518,19 @@ def _legend(c: _Canvas, y: float, bands: bool) -> None:
             f'stroke="{BAND[0]}"/>',
             "Period",
         )
-    for status, name in STATUS_NAMES.items():
+    item(
+        f'<g class="legend-plan"><rect x="{{x}}" y="-4" width="14" height="9" rx="2" '
+        f'fill="#ffffff" stroke="{neutral}" stroke-dasharray="{PLAN_DASH}"/>'
+        f'<polygon points="{{r}},-5 {{r}},-5" fill="none"/></g>',
+        SOURCE_NAMES["planned"] + ": work from its latest start to its finish-by date",
+    )
+    x = 8.0
+    row = 18.0
+    for status in LEGEND_STATUSES:
         colour = COLOURS[status][0]
-        item(f'<rect x="{{x}}" y="-4" width="14" height="9" rx="2" fill="{colour}"/>', name)
+        name = STATUS_NAMES[status]
+        if status == "upcoming":
+            name += f" / {STATUS_NAMES['due-soon'].lower()}"
+        item(f'<rect x="{{x}}" y="{{y}}" width="14" height="9" rx="2" fill="{colour}"/>'.replace(
+            'y="{y}"', f'y="{_n(row - 4)}"'), name, row=row)
     c.add("</g>")
