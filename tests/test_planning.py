@@ -136,3 +136,36 @@ def test_plan_invariants(case: tuple[Guide, Lea]) -> None:
         for dep in e.depends_on:
             finish = by_id[dep].latest_finish
             assert finish is not None and finish < e.latest_start
+
+
+@st.composite
+def windowed(draw: st.DrawFn) -> tuple[Guide, Lea]:
+    """A submission, then work with a window that follows it, then a deadline."""
+    submitted = draw(st.dates(D(2024, 2, 1), D(2024, 10, 1)))
+    opens = submitted + dt.timedelta(days=draw(st.integers(-30, 30)))
+    closes = opens + dt.timedelta(days=draw(st.integers(0, 60)))
+    due = closes + dt.timedelta(days=draw(st.integers(-10, 40)))
+    items = [
+        {"id": "sub", "step": 1, "title": "S", "kind": "deadline", "submission": True,
+         "when": {"text": "s", "on": submitted}, "duration_days": 1},
+        {"id": "work", "step": 2, "title": "W", "kind": "window", "follows": ["sub"],
+         "when": {"text": "w", "start": opens, "end": closes},
+         "duration_days": draw(st.integers(1, 30))},
+        {"id": "due", "step": 2, "title": "D", "kind": "deadline", "depends_on": ["work"],
+         "when": {"text": "d", "on": max(due, closes)}, "duration_days": 1},
+    ]  # fmt: skip
+    return synthetic(items), lea(state_holidays=draw(st.booleans()))
+
+
+@settings(max_examples=150, deadline=None)
+@given(windowed())
+def test_work_is_never_planned_before_its_window_or_prerequisite(case: tuple[Guide, Lea]) -> None:
+    guide, the_lea = case
+    t = expand([guide], the_lea, D(2024, 1, 1))
+    work, submitted = t.get("g/step-2/work"), t.get("g/step-1/sub").due
+    assert work.earliest_start and work.latest_start and work.start
+    assert work.latest_start >= work.earliest_start >= work.start
+    assert work.earliest_start > submitted
+    fits = t.calendar.count(work.latest_start, work.latest_finish + dt.timedelta(days=1))
+    if fits < (work.duration_days or 0):  # squeezed: said, never hidden
+        assert work.status == "at-risk" and "Cannot fit" in work.warnings[0]

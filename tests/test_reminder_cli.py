@@ -11,10 +11,23 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 CLI = [sys.executable, "-c", "from pacing.cli.main import main; main()"]
-SUNRISE = str(ROOT / "examples" / "sunrise-usd.toml")
 ITEM = "targeted-l3-2024/step-3/box-27-plan-for-improvement-link"
+STEP_3 = '"targeted-l3-2024/step-3/box-28-submission" = 2024-12-05\n'
+
+
+@pytest.fixture
+def sunrise(tmp_path: Path) -> str:
+    """Sunrise before its Step 3 submission (which, done, closes box 27)."""
+    text = (ROOT / "examples" / "sunrise-usd.toml").read_text()
+    assert STEP_3 in text
+    path = tmp_path / "leas" / "sunrise-usd.toml"
+    path.parent.mkdir()
+    path.write_text(text.replace(STEP_3, ""))
+    return str(path)
 
 
 def run(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -22,28 +35,28 @@ def run(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[s
     return subprocess.run([*CLI, *args], env=full, capture_output=True, text=True, check=False)
 
 
-def status_of(tmp_path: Path, today: str) -> str:
-    out = run(tmp_path, "timeline", SUNRISE, "--today", today, "--format", "json").stdout
+def status_of(tmp_path: Path, sunrise: str, today: str) -> str:
+    out = run(tmp_path, "timeline", sunrise, "--today", today, "--format", "json").stdout
     return next(i["status"] for i in json.loads(out)["items"] if i["id"] == ITEM)
 
 
-def test_done_and_undo_reach_the_timeline_and_the_feed(tmp_path: Path) -> None:
-    before = status_of(tmp_path, "2024-11-20")
+def test_done_and_undo_reach_the_timeline_and_the_feed(tmp_path: Path, sunrise: str) -> None:
+    before = status_of(tmp_path, sunrise, "2024-11-20")
     assert before == "at-risk"  # should have started by October 28
-    done = run(tmp_path, "done", SUNRISE, ITEM, "--on", "2024-11-19")
+    done = run(tmp_path, "done", sunrise, ITEM, "--on", "2024-11-19")
     assert done.returncode == 0 and "done: " + ITEM in done.stdout
-    assert status_of(tmp_path, "2024-11-20") == "done"
-    ics = run(tmp_path, "ics", SUNRISE, SOURCE_DATE_EPOCH="1732000000").stdout
+    assert status_of(tmp_path, sunrise, "2024-11-20") == "done"
+    ics = run(tmp_path, "ics", sunrise, SOURCE_DATE_EPOCH="1732000000").stdout
     assert "SUMMARY:Done: Plan for Improvement link" in ics.replace("\r\n ", "")
-    assert run(tmp_path, "undo", SUNRISE, ITEM).returncode == 0
-    assert status_of(tmp_path, "2024-11-20") == before
-    bad = run(tmp_path, "done", SUNRISE, "targeted-l3-2024/step-3/nope")
+    assert run(tmp_path, "undo", sunrise, ITEM).returncode == 0
+    assert status_of(tmp_path, sunrise, "2024-11-20") == before
+    bad = run(tmp_path, "done", sunrise, "targeted-l3-2024/step-3/nope")
     assert bad.returncode == 1 and "ITEM-ID: unknown item" in bad.stderr
     assert "Traceback" not in bad.stderr
 
 
-def test_dry_run_lists_local_times_recipients_and_items(tmp_path: Path) -> None:
-    out = run(tmp_path, "remind", SUNRISE, "--dry-run", "--from", "2024-11-01",
+def test_dry_run_lists_local_times_recipients_and_items(tmp_path: Path, sunrise: str) -> None:
+    out = run(tmp_path, "remind", sunrise, "--dry-run", "--from", "2024-11-01",
               "--until", "2024-11-30").stdout  # fmt: skip
     lines = out.splitlines()
     assert (
@@ -54,10 +67,10 @@ def test_dry_run_lists_local_times_recipients_and_items(tmp_path: Path) -> None:
     assert not run(tmp_path, "status").stdout.startswith("pending: 1")  # a preview stores nothing
 
 
-def test_daemon_defaults_to_maildir_and_stops_on_sigterm(tmp_path: Path) -> None:
+def test_daemon_defaults_to_maildir_and_stops_on_sigterm(tmp_path: Path, sunrise: str) -> None:
     env = {**os.environ, "PACING_STATE_DIR": str(tmp_path), "PACING_NOW": "1732118400"}
     env.pop("PACING_SMTP_HOST", None)  # 2024-11-20 16:00 UTC = 08:00 in Los Angeles
-    proc = subprocess.Popen([*CLI, "remind", SUNRISE], env=env, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([*CLI, "remind", sunrise], env=env, stderr=subprocess.PIPE, text=True)
     outbox = tmp_path / "outbox"
     deadline = time.monotonic() + 60
     while not (outbox / "new").is_dir() or not list((outbox / "new").iterdir()):
@@ -71,5 +84,5 @@ def test_daemon_defaults_to_maildir_and_stops_on_sigterm(tmp_path: Path) -> None
         "[Sunrise Unified School District] Plan for Improvement link: due December 4, 2024"
         in subjects
     )
-    status = run(tmp_path, "status", SUNRISE, PACING_NOW="1732118400").stdout
+    status = run(tmp_path, "status", sunrise, PACING_NOW="1732118400").stdout
     assert "sent: " in status and "next " in status

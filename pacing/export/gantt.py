@@ -499,7 +499,7 @@ def _legend(c: _Canvas, y: float, bands: bool) -> None:
 
     def item(swatch: str, label: str, width: float = 14, row: float = 0) -> None:
         nonlocal x
-        c.add(swatch.format(x=_n(x), cx=_n(x + 7), r=_n(x + 14), y=_n(row)))
+        c.add(swatch.format(x=_n(x), cx=_n(x + 7), r=_n(x + 14), top=_n(row - 4)))
         c.text(x + width + 6, row + 4, label, fill=TEXT, font_size=FONT - 1)
         x += width + 6 + len(label) * 5.2 + 16
 
@@ -518,19 +518,21 @@ def _legend(c: _Canvas, y: float, bands: bool) -> None:
             f'stroke="{BAND[0]}"/>',
             "Period",
         )
+    dx = x + 26  # the plan's swatch: a dashed bar and a dashed hollow diamond
     item(
         f'<g class="legend-plan"><rect x="{{x}}" y="-4" width="14" height="9" rx="2" '
         f'fill="#ffffff" stroke="{neutral}" stroke-dasharray="{PLAN_DASH}"/>'
-        f'<polygon points="{{r}},-5 {{r}},-5" fill="none"/></g>',
-        SOURCE_NAMES["planned"] + ": work from its latest start to its finish-by date",
+        f'<polygon points="{_n(dx)},-5 {_n(dx + 5.5)},0.5 {_n(dx)},6 {_n(dx - 5.5)},0.5" '
+        f'fill="{tint}" stroke="{neutral}" stroke-width="1.2" stroke-dasharray="{PLAN_DASH}"/>'
+        "</g>",
+        SOURCE_NAMES["planned"],
+        width=32,
     )
     x = 8.0
-    row = 18.0
     for status in LEGEND_STATUSES:
-        colour = COLOURS[status][0]
         name = STATUS_NAMES[status]
         if status == "upcoming":
             name += f" / {STATUS_NAMES['due-soon'].lower()}"
-        item(f'<rect x="{{x}}" y="{{y}}" width="14" height="9" rx="2" fill="{colour}"/>'.replace(
-            'y="{y}"', f'y="{_n(row - 4)}"'), name, row=row)
+        swatch = f'<rect x="{{x}}" y="{{top}}" width="14" height="9" rx="2" fill="{COLOURS[status][0]}"/>'
+        item(swatch, name, row=18)
     c.add("</g>")

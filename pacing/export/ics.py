@@ -5,6 +5,7 @@ Pure: revisions (SEQUENCE, LAST-MODIFIED, DTSTAMP) and the generation time are p
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
@@ -14,8 +15,16 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from pacing.core.dates import long_date
+from pacing.core.entry import (
+    OUTCOME_NAMES,
+    SOURCE_TAGS,
+    STATUS_NAMES,
+    source_sentence,
+    span_label,
+)
 from pacing.core.lea import Lea
 from pacing.core.timeline import Entry, Timeline
+from pacing.export.timeline import dated
 
 PRODID = "-//pacing//CIM pacing guides//EN"
 REFRESH = dt.timedelta(hours=12)
@@ -119,8 +128,6 @@ def short_name(lea: Lea) -> str:
 
 
 def _with(event: FeedEvent, **changes: Any) -> FeedEvent:
-    import dataclasses
-
     return dataclasses.replace(event, **changes)
 
 
@@ -132,7 +139,7 @@ def uid(t: Timeline, item_id: str, suffix: str = "") -> str:
 def _event(t: Timeline, e: Entry) -> FeedEvent:
     start, end = _span(t.lea, e)
     done = e.status == "done"
-    summary = ("Done: " if done else "") + _summary(e)
+    summary = _summary(e)
     return FeedEvent(
         uid=uid(t, e.id),
         summary=summary,
@@ -148,26 +155,48 @@ def _event(t: Timeline, e: Entry) -> FeedEvent:
     )
 
 
-def _summary(e: Entry) -> str:
-    prefix = {"deadline": "Due: ", "report": "Report due: "}.get(e.kind, "")
-    return prefix + e.title
+def _summary(e: Entry, title: str | None = None) -> str:
+    """What the date is, then the title: "CDE deadline: Submit Step 2 ...", "Plan: finish Root
+    Cause #1" (never read as a deadline), "CDE window: ...", "Due (assumed date): ...";
+    done: "Done: <title>", "(plan)" after a plan's."""
+    title = title or e.title
+    planned = e.date_source == "planned"
+    if e.status == "done":
+        return f"Done: {title}" + (" (plan)" if planned else "")
+    if planned:
+        return f"Plan: finish {title}"
+    if e.start and e.start != e.due:
+        label = span_label(e.date_source)
+    elif e.kind == "meeting" and e.date_source == "lea":
+        return title  # the district's own meeting
+    else:
+        label = e.date_label
+    return f"{label}: {title}"
 
 
 def _start_by(t: Timeline, e: Entry) -> FeedEvent:
     assert e.latest_start is not None
     work = f"{e.duration_days} working days" if e.duration_days else "the work"
-    text = (
-        f"Latest start for {work} so that \u201c{e.title}\u201d is ready by "
-        f"{long_date(e.latest_finish or e.due)} (due {long_date(e.due)}).\n"
-        f"Slack as of {long_date(t.today)}: {e.slack_days} working days.\nItem: {e.id}"
-    )
+    lines = [
+        f"Plan: start \u201c{e.title}\u201d by {long_date(e.latest_start)}.",
+        "",
+        f"Latest start for {work} so that it is ready by {long_date(e.latest_finish or e.due)} "
+        f"({dated(e, long_date, colon=True)}).",
+        "This start date is pacing's plan, an estimate to help you finish on time; "
+        "it is not a CDE deadline.",
+        f"Slack as of {long_date(t.today)}: {e.slack_days} working days.",
+    ]
+    if e.program:
+        lines.append(f"Program: {e.program}")
+    lines += [f"Warning: {w}" for w in e.warnings]
+    lines.append(f"Item: {e.id}")
     return FeedEvent(
         uid=uid(t, e.id, "#start-by"),
-        summary=f"Start by: {e.title}",
+        summary=f"Plan: start {e.title}",
         start=e.latest_start,
         end=e.latest_start + ONE_DAY,
-        description=text,
-        categories=(*_categories(t, e), "Start by"),
+        description="\n".join(lines),
+        categories=(*_categories(t, e, plan=True), "Start by"),
         alarms=_alarms(t.lea, timed=False, offsets=(0,)),
     )
 
@@ -186,7 +215,7 @@ def _meeting_series(t: Timeline, occurrences: list[Entry]) -> FeedEvent:
         rdates = tuple(_span(t.lea, o)[0] for o in occurrences[1:])
     return FeedEvent(
         uid=uid(t, first.series or first.id),
-        summary=item.title,
+        summary=_summary(dataclasses.replace(first, status="upcoming"), item.title),
         start=start,
         end=end,
         description=description,
@@ -238,28 +267,43 @@ def _alarms(
     return tuple(at - dt.timedelta(days=n + 1) for n in sorted(set(days), reverse=True))
 
 
-def _categories(t: Timeline, e: Entry) -> tuple[str, ...]:
+def _categories(t: Timeline, e: Entry, plan: bool = False) -> tuple[str, ...]:
+    """The step, what the date is (SOURCE_TAGS; `plan`: a start-by, always pacing's plan),
+    and "Done"."""
     step = t.steps.get(e.step)
     label = f"Step {e.step}: {step}" if e.step and step else step or f"Step {e.step}"
-    return (label, "Done") if e.status == "done" else (label,)
+    source = SOURCE_TAGS["planned" if plan else e.date_source]
+    return (label, source, "Done") if e.status == "done" else (label, source)
 
 
 def describe(t: Timeline, e: Entry, series: bool = False) -> str:
-    """What to do, where to submit it, the rule behind the date, the box's Required items."""
+    """What to do, what the date is and where it comes from, the program, the assumption and
+    warnings, where to submit it, the rule behind the date, the box's Required items."""
     lines = [e.title if not series else e.item.title, ""]
     if series:
         lines.append(f"Repeats: {e.rule}")
-    elif e.start and e.start != e.due:
-        lines.append(f"Window: {long_date(e.start)} - {long_date(e.due)}")
     else:
-        lines.append(f"Due: {long_date(e.due)}")
+        lines.append(dated(e, long_date, colon=True, dash=" - "))
+    lines.append(source_sentence(e.date_source, e.kind))
+    if e.program:
+        lines.append(f"Program: {e.program}")
+    if e.assumption:
+        lines.append(f"Assumption: {e.assumption}")
+    lines += [f"Warning: {w}" for w in e.warnings]
     lines.append(f"Rule: {e.rule}")
     if e.status == "done" and e.done_on:
         lines.append(f"Done on {long_date(e.done_on)}")
+        if e.outcome:
+            on = f" on {long_date(e.outcome_on)}" if e.outcome_on else ""
+            lines.append(f"{OUTCOME_NAMES[e.outcome]}{on}")
+        if e.done_note:
+            lines.append(f"Note: {e.done_note}")
     elif not series:
-        lines.append(f"Status as of {long_date(t.today)}: {e.status}")
-    if e.latest_start and not series:
-        lines.append(f"Start by: {long_date(e.latest_start)} ({e.duration_days} working days)")
+        lines.append(f"Status as of {long_date(t.today)}: {STATUS_NAMES[e.status]}")
+    if e.latest_start and e.is_open and not series:
+        lines.append(
+            f"Plan: start by {long_date(e.latest_start)} ({e.duration_days} working days)"
+        )
     if e.submit_to:
         lines.append("Submit to: " + ", ".join(e.submit_to))
     lines.append(f"Requirement: {e.requirement}")

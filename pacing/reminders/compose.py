@@ -11,16 +11,57 @@ from functools import cache
 from typing import Any
 
 from pacing.core.dates import long_date
+from pacing.core.entry import STATUS_NAMES, Entry, source_sentence
 from pacing.core.errors import one_line
 from pacing.core.timeline import Timeline
+from pacing.export.timeline import dated
 from pacing.reminders.ledger import Row
 
-HEADLINES = {
-    "due": "{title}: due {when}",
-    "start-by": "Start now: {title} (due {when})",
-    "overdue": "Overdue: {title} (was due {when})",
-    "digest": "CIM week of {when}: {count} item(s) coming up",
+# Headlines (the Subject after the LEA's name). A plan (pacing's estimate) is never "due" or
+# "overdue"; CDE's dates say they are CDE's; assumed and district dates say so.
+DIGEST = "CIM week of {when}: {count} item(s) coming up"
+BEHIND_PLAN = "Behind plan: {title} (planned to finish {when})"
+TAGS = {"assumed": "assumed date", "lea": "district's date"}
+WAS = {  # (source, a window?) -> the words before a passed date
+    ("cde", False): "CDE deadline was",
+    ("cde", True): "CDE window ended",
+    ("assumed", False): "assumed due date was",
+    ("assumed", True): "assumed window ended",
+    ("lea", False): "district's due date was",
+    ("lea", True): "district's window ended",
 }
+
+
+def _date_words(e: Entry, when: str, inner: bool = False) -> str:
+    """"CDE deadline October 10, 2024", "plan: finish by ...", "due ... (assumed date)"
+    (`inner`: inside parentheses, "due ..., assumed date")."""
+    window = e.kind == "window"
+    if e.date_source == "planned":
+        return f"plan: finish by {when}"
+    if e.date_source == "cde":
+        return f"{'CDE window ends' if window else 'CDE deadline'} {when}"
+    tag = TAGS[e.date_source]
+    words = f"{'window ends' if window else 'due'} {when}"
+    return f"{words}, {tag}" if inner else f"{words} ({tag})"
+
+
+def headline(kind: str, e: Entry | None, due: dt.date, count: int = 1) -> str:
+    """The reminder's headline: "Plan: finish Root Cause #1 by October 9, 2024", "Submit Step 2
+    ...: CDE deadline October 10, 2024", "Overdue: ... (CDE deadline was October 10, 2024)",
+    "Start now: ... (plan: finish by ...)", "Behind plan: ... (planned to finish ...)"."""
+    when = long_date(due)
+    if kind == "digest" or e is None:
+        return DIGEST.format(when=when, count=count)
+    title = e.title
+    if kind == "behind-plan" or (kind == "overdue" and e.date_source == "planned"):
+        return BEHIND_PLAN.format(title=title, when=when)
+    if kind == "overdue":
+        return f"Overdue: {title} ({WAS[e.date_source, e.kind == 'window']} {when})"
+    if kind == "start-by":
+        return f"Start now: {title} ({_date_words(e, when, inner=True)})"
+    if e.date_source == "planned":
+        return f"Plan: finish {title} by {when}"
+    return f"{title}: {_date_words(e, when)}"
 
 
 @cache
@@ -63,14 +104,20 @@ def _render(
 
     wanted = set(items)
     entries = [e for e in timeline.items if e.id in wanted]
-    first = entries[0].title if entries else "CIM item"
-    title = one_line(HEADLINES[kind].format(title=first, when=long_date(due), count=len(entries)))
-    context = {"lea": timeline.lea, "entries": entries, "headline": title,
-               "page_url": page_url, "long": long_date}  # fmt: skip
+    first = entries[0] if entries else None
+    title = one_line(headline(kind, first, due, len(entries)))
+    context = {"lea": timeline.lea, "entries": entries, "headline": title, "kind": kind,
+               "page_url": page_url, "long": long_date, "dated": _dated,
+               "source_sentence": source_sentence, "status_names": STATUS_NAMES}  # fmt: skip
     text_env, html_env = _environments()
     text = text_env.get_template("reminder.txt.j2").render(context)
     html = css_inline.inline(html_env.get_template("reminder.html.j2").render(context))
     return title, text, html
+
+
+def _dated(e: Entry) -> str:
+    """The item's date after what it is: "CDE deadline: October 10, 2024"."""
+    return dated(e, long_date, colon=True)
 
 
 def _header(value: str) -> str:
