@@ -46,6 +46,7 @@ if [ ! build/libical-check -nt drivers/libical_check.c ]; then
   mkdir -p build
   # shellcheck disable=SC2046  # pkg-config's flags are meant to split
   cc -O2 -Wall -o build/libical-check drivers/libical_check.c \
-    -DLIBICAL_FULL_VERSION="\"$(pkg-config --modversion libical)\"" $(pkg-config --cflags --libs libical)
+    -DLIBICAL_FULL_VERSION="\"$(pkg-config --modversion libical)\"" \
+    $(pkg-config --cflags --libs libical)
 fi
 say "chromium and the calendar kit (tests/kit/icscheck, tests/kit/feedcheck) are ready"

@@ -2,9 +2,10 @@
 // as a client that shows it would, and print a JSON report {version, errors, warnings, counts}.
 //
 // ical.js decodes values lazily and quietly normalises out-of-range fields (Feb 30 becomes
-// Mar 1), so this decodes every property value and compares each DATE / DATE-TIME with the text
-// it came from, expands every RRULE through 2028, and checks each zoned time ical.js computes
-// (with the file's own VTIMEZONE) against the IANA zone of the same name (node's Intl).
+// Mar 1 or 2), so this decodes every property value and compares each DATE / DATE-TIME with the
+// text it came from, expands every VEVENT/VTODO (RRULE, RDATE, EXDATE) through 2028, and checks
+// each zoned time ical.js computes (with the file's own VTIMEZONE) against the IANA zone of the
+// same name (node's Intl).
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import ICAL from 'ical.js';
@@ -17,8 +18,10 @@ const START = ICAL.Time.fromDateTimeString('2024-01-01T00:00:00Z');
 const END = ICAL.Time.fromDateTimeString('2029-01-01T00:00:00Z');
 const partialZones = new Set(); // TZIDs whose VTIMEZONE has a multi-valued RDATE
 
-const label = (comp) =>
-  `${comp.name.toUpperCase()}[${comp.getFirstPropertyValue('uid') || comp.getFirstPropertyValue('tzid') || '?'}]`;
+const label = (comp) => {
+  const id = comp.getFirstPropertyValue('uid') || comp.getFirstPropertyValue('tzid') || '?';
+  return `${comp.name.toUpperCase()}[${id}]`;
+};
 
 // The UTC offset, in seconds, the IANA database gives `zone` at `utcMillis` (null: unknown zone).
 function ianaOffset(zone, utcMillis) {
@@ -31,7 +34,8 @@ function ianaOffset(zone, utcMillis) {
   } catch {
     return null;
   }
-  const f = Object.fromEntries(format.formatToParts(new Date(utcMillis)).map((p) => [p.type, p.value]));
+  const parts = format.formatToParts(new Date(utcMillis));
+  const f = Object.fromEntries(parts.map((p) => [p.type, p.value]));
   return (Date.UTC(f.year, f.month - 1, f.day, f.hour, f.minute, f.second) - utcMillis) / 1000;
 }
 
@@ -72,7 +76,8 @@ function checkProperties(comp) {
           if (mismatch) reportMismatch(where, mismatch, prop.getParameter('tzid'));
         } else if (value instanceof ICAL.Recur && value.until && typeof raw[i].until === 'string'
                    && String(value.until) !== raw[i].until) {
-          report.errors.push(`${where}: ical.js silently reads UNTIL ${raw[i].until} as ${value.until}`);
+          report.errors.push(`${where}: ical.js silently reads UNTIL ${raw[i].until} as `
+            + `${value.until}`);
         }
       });
     } catch (e) {
@@ -95,7 +100,9 @@ function expand(comp) {
   const wrong = [];
   let n = 0;
   let inRange = 0;
+  let first = null;
   for (let next = it.next(); next && next.compare(END) < 0 && n < 5000; next = it.next()) {
+    first ??= next.clone();
     n += 1;
     if (next.compare(START) >= 0) inRange += 1;
     const mismatch = zoneMismatch(next, tzid);
@@ -103,6 +110,11 @@ function expand(comp) {
   }
   if (wrong.length) {
     reportMismatch(`${label(comp)} ${wrong.length} of ${n} occurrences, first`, wrong[0], tzid);
+  }
+  const excluded = comp.getAllProperties('exdate').flatMap((e) => e.getValues().map(String));
+  if (first && first.compare(dtstart) !== 0 && !excluded.includes(String(dtstart))) {
+    report.warnings.push(`${label(comp)}: ical.js leaves out the DTSTART instance (${dtstart}), `
+      + `which RFC 5545 counts as the first; its first is ${first} (also list DTSTART as an RDATE)`);
   }
   if (comp.name === 'vevent') report.counts.occurrences += inRange;
   if (n === 0 && comp.hasProperty('rrule')) {
@@ -118,7 +130,8 @@ function walk(comp) {
     for (const prop of comp.getAllProperties()) {
       const tzid = prop.getParameter('tzid');
       if (tzid && !ICAL.TimezoneService.has(tzid)) {
-        report.errors.push(`${label(comp)} ${prop.name.toUpperCase()}: no VTIMEZONE for ${tzid}, so ical.js reads a floating time`);
+        report.errors.push(`${label(comp)} ${prop.name.toUpperCase()}: no VTIMEZONE for `
+          + `${tzid}, so ical.js reads a floating time`);
       }
     }
     try {
@@ -135,7 +148,9 @@ try {
   const roots = typeof jcal[0] === 'string' ? [jcal] : jcal;
   report.counts = { VEVENT: 0, VTODO: 0, VALARM: 0, occurrences: 0 };
   for (const root of roots.map((j) => new ICAL.Component(j))) {
-    if (root.name !== 'vcalendar') report.errors.push(`top-level ${root.name.toUpperCase()}, not VCALENDAR`);
+    if (root.name !== 'vcalendar') {
+      report.errors.push(`top-level ${root.name.toUpperCase()}, not VCALENDAR`);
+    }
     for (const vtimezone of root.getAllSubcomponents('vtimezone')) {
       ICAL.TimezoneService.register(vtimezone);
       const rdates = vtimezone.getAllSubcomponents().flatMap((c) => c.getAllProperties('rdate'));

@@ -6,7 +6,8 @@
  * icalrestriction_check() adds more for RFC 5545 cardinality rules.  It keeps impossible dates
  * (February 30) as they are, so every DATE and DATE-TIME it decoded is checked as well.
  *
- * tests/setup.sh builds it: cc -o build/libical-check libical_check.c $(pkg-config --cflags --libs libical)
+ * tests/setup.sh builds it:
+ *   cc -o build/libical-check libical_check.c $(pkg-config --cflags --libs libical)
  */
 #include <libical/ical.h>
 #include <stdio.h>

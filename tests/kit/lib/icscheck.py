@@ -176,7 +176,8 @@ def main() -> int:
     for o in outcomes:
         counts = " ".join(f"{k}={v}" for k, v in o.counts.items())
         name = f"{o.name} {o.version}".strip()
-        warned = f" ({len(o.warnings)} warnings)" if o.warnings else ""
+        n = len(o.warnings)
+        warned = f" ({n} warning{'' if n == 1 else 's'})" if n else ""
         print(f"  [{'PASS' if o.ok else 'FAIL'}] {name:<48} {counts}{warned}")
     for key in ("VEVENT", "VTODO", "VALARM", "occurrences"):
         seen = {o.name: o.counts[key] for o in outcomes if o.ok and key in o.counts}

@@ -75,6 +75,8 @@ class Report:
     def error(self, message: str) -> None:
         if len(self.errors) < 50:
             self.errors.append(message)
+        elif len(self.errors) == 50:
+            self.errors.append("(further errors are not listed)")
 
 
 def check(data: bytes) -> Report:
