@@ -53,6 +53,8 @@ reminder = sa.Table(
     sa.Column("next_try", sa.DateTime),
     sa.Column("last_error", sa.Text),
     sa.Column("sent_at", sa.DateTime),
+    sa.Column("claimed_by", sa.String(64)),  # the instance holding the claim
+    sa.Column("fence", sa.BigInteger),  # the claim's fencing token: only its holder records
 )
 plan_change = sa.Table(  # bumped by `pacing done`/`undo` so a running daemon re-plans
     "plan_change",
@@ -62,9 +64,38 @@ plan_change = sa.Table(  # bumped by `pacing done`/`undo` so a running daemon re
 )
 
 
+instance = sa.Table(  # one row per running daemon: what `status` and /healthz report
+    "instance",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("host", sa.String(200), nullable=False),
+    sa.Column("pid", sa.Integer, nullable=False),
+    sa.Column("started_at", sa.DateTime, nullable=False),  # naive UTC
+    sa.Column("last_step_at", sa.DateTime),
+    sa.Column("last_ok_at", sa.DateTime),
+    sa.Column("last_error", sa.Text),
+)
+setting = sa.Table(  # shared by every instance: the feed secrets
+    "setting",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+
+def database_url(url: str) -> str:
+    """A plain libpq URL (postgresql://user@host:5432/db, as providers hand them out) means
+    psycopg 3; any other SQLAlchemy URL is used as given."""
+    for plain in ("postgresql://", "postgres://"):
+        if url.startswith(plain):
+            return "postgresql+psycopg://" + url.removeprefix(plain)
+    return url
+
+
 class State:
     def __init__(self, url: str | None = None) -> None:
-        self.url = url or os.environ.get("PACING_DB") or f"sqlite:///{state_dir() / 'pacing.db'}"
+        given = url or os.environ.get("PACING_DB") or f"sqlite:///{state_dir() / 'pacing.db'}"
+        self.url = database_url(given)
 
     @cached_property
     def engine(self) -> sa.Engine:
