@@ -8,6 +8,8 @@ cost of a `pacing remind` process that follows 2,300 LEA profiles.
    (b) one aiosmtplib connection sending as many messages, pre-composed by
        `pacing.reminders.compose` (a few distinct ones, reused).
    Best of REPEATS each. Goal: (a) >= 70% of (b); on a MISS, a cProfile of the step loop.
+   (c) the same burst on a fresh PostgreSQL database (PACING_TEST_PG_URL or 127.0.0.1:5432),
+   sent by 1, then 3 `pacing remind` processes (fenced claims, FOR UPDATE SKIP LOCKED).
 2. Idle: `pacing remind <folder>` as a subprocess with 2,300 generated profiles (bench/expand.py's
    generator written as TOML), a temp PACING_STATE_DIR, no SMTP (Maildir outbox), PACING_NOW =
    2030-01-01 (every reminder long past: folded when first planned). The first planning time,
@@ -43,6 +45,7 @@ from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import sqlalchemy as sa
 from expand import profile  # bench/expand.py: the LEA generator
 
 from pacing.adapters.state import State
@@ -127,7 +130,8 @@ def burst_daemon(work: Path, port: int) -> tuple[Daemon, int]:
         [folder], state, SmtpSender(config), lambda: T0,
         page_url=lambda lea: f"http://127.0.0.1:8180/feeds/{lea}/token/",
     )  # fmt: skip
-    daemon.replan(force=True)
+    daemon.late = dt.timedelta(days=90)  # a month of downtime: one email per reminder here,
+    daemon.replan(force=True)  # not one catch-up email per recipient
     ledger = Ledger(state)
     folded = 0
     for row in ledger.ready(T1, limit=1_000_000):
@@ -289,6 +293,80 @@ def throughput(root: Path, force_profile: bool) -> None:
             controller.stop()
 
 
+# ------------------------------------------------------------------------------- PostgreSQL
+
+PG_SERVER = os.environ.get("PACING_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def pg_run(root: Path, daemons: int) -> tuple[float, int, list[int]]:
+    """`daemons` `pacing remind` processes on a fresh PostgreSQL database holding the burst
+    (planned at T0, in-process), sending at T1 into a counting sink: (seconds from the first
+    message to the drained ledger, messages, messages per daemon)."""
+    import psycopg
+    from aiosmtpd.controller import Controller
+
+    name = f"pacing_bench_{os.getpid()}_{daemons}"
+    with psycopg.connect(PG_SERVER, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{name}"')
+    url = f"{PG_SERVER.rpartition('/')[0]}/{name}"
+    folder = root / "leas"
+    folder.mkdir(parents=True)
+    write_burst(folder)
+    state = State(url)
+    Daemon([folder], state, MaildirSender(root / "unused"), lambda: T0).replan(force=True)
+    ledger = Ledger(state)
+    sink = Counting()
+    port = free_port()
+    controller = Controller(sink, hostname="127.0.0.1", port=port)
+    controller.start()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PACING_", "SOURCE_DATE"))}
+    env.update(PACING_DB=url, PACING_STATE_DIR=str(root), PACING_SMTP_HOST="127.0.0.1",
+               PACING_SMTP_PORT=str(port), PACING_SMTP_TLS="none", PACING_NOW=str(T1.timestamp()),
+               PACING_LATE_SECONDS=str(90 * 86400), PACING_MAIL_FROM="cim@pacing.test")  # fmt: skip
+    procs = [subprocess.Popen([sys.executable, "-c", CLI, "remind", str(folder)], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+             for _ in range(daemons)]  # fmt: skip
+    try:
+        while sink.count == 0:
+            time.sleep(0.005)
+        started = time.perf_counter()
+        while True:
+            with ledger.engine.connect() as conn:
+                left = conn.execute(sa.text(
+                    "SELECT count(*) FROM reminder WHERE status IN ('pending', 'claimed') "
+                    "AND send_at <= :t"), {"t": T1.replace(tzinfo=None)}).scalar()  # fmt: skip
+            if not left:
+                break
+            time.sleep(0.02)
+        elapsed = time.perf_counter() - started
+        with ledger.engine.connect() as conn:
+            per = [n for (n,) in conn.execute(sa.text(
+                "SELECT count(*) FROM reminder WHERE status = 'sent' GROUP BY claimed_by"))]  # fmt: skip
+    finally:
+        for proc in procs:
+            proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            proc.wait(timeout=60)
+        controller.stop()
+        ledger.engine.dispose()
+        with psycopg.connect(PG_SERVER, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    return elapsed, sink.count, sorted(per, reverse=True)
+
+
+def postgresql(root: Path) -> None:
+    print("== 1b. PostgreSQL: 1 vs 3 `pacing remind` processes on one database, same burst")
+    rates = {}
+    for daemons in (1, 3):
+        seconds, sent, per = pg_run(root / f"pg-{daemons}", daemons)
+        rates[daemons] = sent / seconds
+        print(f"{daemons} daemon(s): {sent} reminders in {seconds:.2f} s: {sent / seconds:.0f}/s "
+              f"(per daemon: {per})")  # fmt: skip
+    print(f"3 daemons / 1 daemon: {rates[3] / rates[1]:.2f}x (the sink and the daemons share "
+          f"{os.cpu_count()} cores)")  # fmt: skip
+
+
 # ------------------------------------------------------------------------------- idle
 
 DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -389,7 +467,7 @@ def idle(root: Path, n: int, idle_seconds: float) -> None:
     try:
         planned_in = None
         while time.perf_counter() - started < PLANNING_TIMEOUT and proc.poll() is None:
-            if b"Scheduler started" in log_path.read_bytes():
+            if b" running (lease " in log_path.read_bytes():
                 planned_in = time.perf_counter() - started
                 break
             time.sleep(0.2)
@@ -460,10 +538,13 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="profile the steps even on PASS")
     parser.add_argument("--skip-throughput", action="store_true")
     parser.add_argument("--skip-idle", action="store_true")
+    parser.add_argument("--skip-postgresql", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="pacing-bench-") as tmp:
         if not args.skip_throughput:
             throughput(Path(tmp) / "throughput", args.profile)
+        if not args.skip_postgresql:
+            postgresql(Path(tmp) / "postgresql")
         if not args.skip_idle:
             idle(Path(tmp) / "idle", args.leas, args.idle_seconds)
 

@@ -16,6 +16,7 @@ from jinja2 import StrictUndefined
 
 from pacing.adapters.files import bundled_guides, load_lea
 from pacing.core.lea import Lea
+from pacing.core.periods import timeline_periods
 from pacing.core.timeline import Timeline, expand
 from pacing.export.checklist import (
     CSV_COLUMNS,
@@ -25,7 +26,6 @@ from pacing.export.checklist import (
     render_feed_page,
     safe_url,
 )
-from pacing.core.periods import timeline_periods
 from pacing.export.gantt import gantt_svg
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"

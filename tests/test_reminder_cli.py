@@ -80,9 +80,20 @@ def test_daemon_defaults_to_maildir_and_stops_on_sigterm(tmp_path: Path, sunrise
     assert proc.wait(timeout=30) == 0
     assert "reminders go to Maildir outbox" in (proc.stderr.read() if proc.stderr else "")
     subjects = [" ".join(str(m["Subject"]).split()) for m in mailbox.Maildir(outbox)]
-    assert (
-        "[Sunrise Unified School District] Plan for Improvement link: due December 4, 2024"
-        in subjects
+    assert (  # box 27 is pacing's plan, not a CDE deadline: never "due"
+        "[Sunrise Unified School District] Plan: finish Plan for Improvement link by "
+        "December 4, 2024" in subjects
     )
-    status = run(tmp_path, "status", sunrise, PACING_NOW="1732118400").stdout
-    assert "sent: " in status and "next " in status
+    status = run(tmp_path, "status", sunrise, PACING_NOW="2024-11-20T16:00:00Z").stdout
+    assert "sent: " in status and "next " in status and "late: none" in status
+    assert " PST " in status  # reminder times in the LEA's zone
+    assert "daemon " in status and "last successful step 2024-11-20 08:0" in status
+    later = run(tmp_path, "status", sunrise, PACING_NOW="2024-12-20T16:00:00Z").stdout
+    assert "late: " in later and "not sent after their instant, the oldest due" in later
+
+
+def test_bad_pacing_now_is_one_line(tmp_path: Path, sunrise: str) -> None:
+    bad = run(tmp_path, "status", sunrise, PACING_NOW="next tuesday")
+    assert bad.returncode == 1 and "Traceback" not in bad.stderr
+    assert bad.stderr.strip() == ("pacing: environment: PACING_NOW: 'next tuesday' is not epoch "
+                                  "seconds or an ISO 8601 instant (e.g. 2024-11-20T16:00:00Z)")  # fmt: skip

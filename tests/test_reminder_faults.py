@@ -9,10 +9,12 @@ one such retry per kill and checks it is one."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import os
 import random
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -20,10 +22,12 @@ from pathlib import Path
 from smtpd import SmtpServer
 from zoneinfo import ZoneInfo
 
-from pacing.adapters.state import State
-from pacing.reminders.daemon import Daemon
+import sqlalchemy as sa
+
+from pacing.adapters.state import State, reminder
+from pacing.reminders.daemon import Daemon, backoff
 from pacing.reminders.ledger import LEASE, Ledger
-from pacing.reminders.send import MaildirSender
+from pacing.reminders.send import MaildirSender, SmtpConfig, SmtpSender
 
 ROOT = Path(__file__).resolve().parent.parent
 LA = ZoneInfo("America/Los_Angeles")
@@ -64,7 +68,10 @@ def test_sigkill_burst_every_reminder_exactly_once(tmp_path: Path) -> None:
     with SmtpServer() as smtp:
         env = {**os.environ, "PACING_STATE_DIR": str(tmp_path), "PACING_SMTP_HOST": "127.0.0.1",
                "PACING_SMTP_PORT": str(smtp.port), "PACING_SMTP_TLS": "none",
-               "PACING_MAIL_FROM": "cim@pacing.test"}  # fmt: skip
+               "PACING_MAIL_FROM": "cim@pacing.test",
+               # about kills, not catch-up: a month of downtime would otherwise fold each
+               # recipient's reminders into one catch-up email (tests/test_reminders.py)
+               "PACING_LATE_SECONDS": str(90 * 86400)}  # fmt: skip
         deadline = time.monotonic() + 600
         for run in range(80):
             # each restart comes back a lease later, so claims left by a killed run are retaken
@@ -99,6 +106,34 @@ def test_sigkill_burst_every_reminder_exactly_once(tmp_path: Path) -> None:
     by_id = {r.message_id: r for r in rows}
     assert all(by_id[mid].attempts >= 2 for mid in retried)  # only a claim retaken after a kill
     print(f"{len(sent)} reminders, {kills} kills, {len(retried)} resent with the same Message-ID")
+
+
+def test_black_hole_server_costs_one_timeout(tmp_path: Path) -> None:
+    """A server that accepts TCP and never greets: one timeout, then the whole batch is back in
+    the ledger with its retry time (not one timeout per message)."""
+    folder = tmp_path / "leas"
+    folder.mkdir()
+    write_leas(folder, 1)
+    with socket.socket() as hole:
+        hole.bind(("127.0.0.1", 0))
+        hole.listen(64)  # the kernel accepts; nobody ever answers
+        config = SmtpConfig(host="127.0.0.1", port=hole.getsockname()[1], tls="none", timeout=2)
+        state = State(f"sqlite:///{tmp_path / 'pacing.db'}")
+        daemon = Daemon([folder], state, SmtpSender(config), lambda: T1)
+        daemon.late = dt.timedelta(days=90)  # one message per reminder, not a catch-up
+        daemon.replan(force=True)
+        started = time.monotonic()
+        report = asyncio.run(daemon.step(T1))
+        took = time.monotonic() - started
+    assert report.retried > 50 and report.sent == 0, report
+    assert took < 2 * 2 + 3, took  # one timeout, not one per message
+    rows = [r for r in Ledger(state).rows() if r.last_error]
+    assert len(rows) == report.retried and all(r.status == "pending" for r in rows)
+    assert not [r for r in Ledger(state).rows() if r.status == "claimed"]
+    with state.engine.connect() as conn:
+        tries = {t for (t,) in conn.execute(sa.select(reminder.c.next_try)
+                                            .where(reminder.c.last_error.is_not(None)))}  # fmt: skip
+    assert tries == {(T1 + backoff(1)).replace(tzinfo=None)}
 
 
 def remaining(ledger: Ledger) -> list[str]:

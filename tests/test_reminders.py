@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from smtpd import SmtpServer
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from pacing.adapters.state import State
+from pacing.adapters.state import State, reminder
 from pacing.core.entry import DoneMark
 from pacing.core.reminders import plan
 from pacing.core.timeline import expand
@@ -70,7 +72,10 @@ def test_sends_due_reminders_once_with_full_content(tmp_path: Path, smtp: SmtpSe
     step(daemon)
     messages = smtp.sink.messages
     subjects = [" ".join(str(m["Subject"]).split()) for m in messages]
-    wanted = "[Sunrise Unified School District] Plan for Improvement link: due December 4, 2024"
+    wanted = (  # box 27 is pacing's plan, not a CDE deadline: never "due"
+        "[Sunrise Unified School District] Plan: finish Plan for Improvement link by "
+        "December 4, 2024"
+    )
     assert wanted in subjects, subjects
     message = messages[subjects.index(wanted)]
     assert message["To"] == "lortega@sunrise.example.org" and message["From"] == "cim@pacing.test"
@@ -177,7 +182,10 @@ def test_permanent_failure_is_recorded_and_others_delivered(tmp_path: Path, smtp
     assert len(smtp.sink.messages) == len(sent)
 
 
-def test_downtime_sends_late_or_folds_into_overdue(tmp_path: Path, smtp: SmtpServer) -> None:
+def test_downtime_catches_up_in_one_email_per_recipient(tmp_path: Path, smtp: SmtpServer) -> None:
+    """Behaviour changed with issue 8: late reminders for one recipient of one LEA are folded
+    into ONE catch-up email (the rows it carried record its Message-ID); escalated overdue
+    notices (with their copies) still go on their own; past-due reminders fold as before."""
     clock = Clock(local(2024, 10, 1, 7, 0))
     text = (ROOT / "examples" / "riverbend-usd.toml").read_text().replace('"weekly"', '"none"')
     daemon = make_daemon(tmp_path, smtp, clock, "riverbend-usd", text=text)  # planned, running
@@ -185,21 +193,84 @@ def test_downtime_sends_late_or_folds_into_overdue(tmp_path: Path, smtp: SmtpSer
     clock.move_to(down_until)
     step(daemon)
     today = dt.date(2024, 10, 20)
-    missed = [r for r in Ledger(daemon.state).rows()
-              if local(2024, 10, 1, 7, 0) < r.send_at <= down_until]  # fmt: skip
+    missed = [r for r in Ledger(daemon.state).rows() if r.send_at <= down_until]
     late = [r for r in missed if r.kind in ("due", "start-by") and r.due >= today]
     folded = [r for r in missed if r.kind in ("due", "start-by") and r.due < today]
     overdue = [r for r in missed if r.kind == "overdue"]
-    assert late and folded and overdue
-    assert all(r.status == "sent" for r in late + overdue)
+    escalated = [r for r in overdue if r.cc]
+    assert late and folded and overdue and escalated
     assert all(r.status == "folded" and "overdue notice" in (r.last_error or "") for r in folded)
     # Copied to the SELPA only when a CDE submission was missed (Step 2, due October 10).
-    by_id = {r.message_id: r for r in overdue}
-    notices = [m for m in smtp.sink.messages if m["Message-ID"] in by_id]
-    assert len(notices) == len(overdue)
-    assert all((m["Cc"] or "") == ", ".join(by_id[m["Message-ID"]].cc) for m in notices)
-    escalated = {r.items[0] for r in overdue if r.cc == ("cim@north-selpa.example.org",)}
-    assert escalated == {"sig-dis-2024/step-2/step-2-submission"}
-    assert {r.message_id for r in late + overdue} <= set(smtp.sink.ids())
-    assert not {r.message_id for r in folded} & set(smtp.sink.ids())
+    assert {r.items[0] for r in escalated} == {"sig-dis-2024/step-2/step-2-submission"}
+    assert all(r.status == "sent" for r in escalated)
+    received = {m["Message-ID"]: m for m in smtp.sink.messages}
+    for r in escalated:
+        assert (received[r.message_id]["Cc"] or "") == ", ".join(r.cc)
+    # Everything else that came due while down: one catch-up email per recipient.
+    caught = [r for r in late + overdue if not r.cc]
+    recipients = {r.to for r in caught}
+    assert len(recipients) == 2 and len(caught) > 2 * len(recipients)
+    carriers = {r.to: r for r in caught if r.status == "sent"}
+    assert carriers.keys() == recipients  # one carrier each, the oldest row
+    for r in caught:
+        carrier = carriers[r.to]
+        assert r is carrier or (r.status == "folded"
+                                and r.last_error == f"caught up in {carrier.message_id}")  # fmt: skip
+        assert r.send_at >= carrier.send_at
+    for to, carrier in carriers.items():
+        message = received[carrier.message_id]
+        assert "Catch-up:" in str(message["Subject"]) and message["To"] == to
+        body = next(p for p in message.walk() if p.get_content_type() == "text/plain")
+        text = body.get_payload(decode=True).decode()
+        assert all(i in text for r in caught if r.to == to for i in r.items)
+    assert len(smtp.sink.messages) == len(carriers) + len(escalated)
     assert all(n == 1 for n in smtp.sink.ids().values())
+    assert not {r.message_id for r in folded} & set(smtp.sink.ids())
+
+
+def test_overdue_before_the_downtime_is_not_repeated(tmp_path: Path, smtp: SmtpServer) -> None:
+    """A daemon last ran on October 12; the ledger lost its rows (restored from an old backup)
+    and the daemon comes back on October 15: the Step 2 overdue notice (due October 11, before
+    the downtime) is planned afresh but not repeated; nothing is sent for it."""
+    clock = Clock(local(2024, 10, 12, 9, 0))
+    text = (ROOT / "examples" / "riverbend-usd.toml").read_text().replace('"weekly"', '"none"')
+    daemon = make_daemon(tmp_path, smtp, clock, "riverbend-usd", text=text)
+    daemon._beat(True)  # a daemon ran a step on October 12
+    with daemon.state.engine.begin() as conn:
+        conn.execute(reminder.delete())
+    clock.move_to(local(2024, 10, 15, 9, 0))
+    daemon.down_since = daemon.ledger.last_seen()
+    daemon.replan(force=True)
+    step(daemon)
+    rows = [r for r in Ledger(daemon.state).rows() if r.kind == "overdue"
+            and r.items == ("sig-dis-2024/step-2/step-2-submission",)]  # fmt: skip
+    assert rows and all(r.status == "folded" for r in rows)
+    assert all("before the downtime" in (r.last_error or "") for r in rows)
+    assert not {r.message_id for r in rows} & set(smtp.sink.ids())
+
+
+def test_healthz_reasons_late_reminders_and_a_silent_loop(tmp_path: Path, smtp: SmtpServer) -> None:
+    from types import SimpleNamespace
+
+    from pacing.feeds.server import reminder_problems
+
+    clock = Clock(local(2024, 11, 20, 8, 0))
+    daemon = make_daemon(tmp_path, smtp, clock)
+    book: Any = SimpleNamespace(state=daemon.state)
+    assert reminder_problems(book) == []  # no daemon in this process yet
+    daemon._beat(True)
+    os.environ["PACING_NOW"] = clock().isoformat()
+    try:
+        assert reminder_problems(book) == []  # due now, not late yet
+        clock.move_to(clock() + dt.timedelta(minutes=20))
+        daemon._beat(True)
+        os.environ["PACING_NOW"] = clock().isoformat()
+        problems = reminder_problems(book)
+        assert len(problems) == 1 and "reminders late by more than 900 s" in problems[0]
+        step(daemon)  # sent now
+        assert reminder_problems(book) == []
+        os.environ["PACING_NOW"] = (clock() + dt.timedelta(minutes=4)).isoformat()
+        assert reminder_problems(book) == ["reminder loop has not run a step for 240 s "
+                                           "(limit 180 s)"]  # fmt: skip
+    finally:
+        del os.environ["PACING_NOW"]

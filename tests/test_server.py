@@ -179,8 +179,8 @@ def test_served_feed_passes_feedcheck(server: Server) -> None:
 
 
 def test_secret_is_kept_and_urls_are_stable(server: Server) -> None:
-    secret = Path(server.env["PACING_STATE_DIR"]) / "feed-secret"
-    assert secret.stat().st_mode & 0o777 == 0o600
+    db = Path(server.env["PACING_STATE_DIR"]) / "pacing.db"  # the secret lives in the db
+    assert db.stat().st_mode & 0o777 == 0o600
     assert server.urls() == server.urls()
 
 

@@ -10,7 +10,6 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-import sqlalchemy as sa
 from click.testing import CliRunner
 
 from pacing.adapters.state import State
@@ -338,16 +337,6 @@ def test_done_with_note_and_outcome_via_cli(tmp_path: Path) -> None:
     assert result.exit_code == 1 and "is not a step's submission" in result.output
     done_in_profile = run(cli, ["undo", "examples/sunrise-usd.toml", item], env=env)
     assert done_in_profile.exit_code == 1 and "remove it there" in done_in_profile.output
-
-
-def test_a_store_made_before_outcomes_keeps_its_marks(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'old.db'}"
-    engine = sa.create_engine(url)
-    with engine.begin() as conn:
-        conn.execute(sa.text("CREATE TABLE done_mark (lea VARCHAR(80), item VARCHAR(300), "
-                             "done_on DATE NOT NULL, PRIMARY KEY (lea, item))"))  # fmt: skip
-        conn.execute(sa.text("INSERT INTO done_mark VALUES ('a', 'x', '2024-07-09')"))
-    assert State(url).done_marks("a") == {"x": DoneMark(D(2024, 7, 9))}
 
 
 def test_guide_references_must_be_submissions() -> None:

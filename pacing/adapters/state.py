@@ -1,17 +1,31 @@
-"""The state store (SQLite by default, any SQLAlchemy URL): feed revisions and done marks."""
+"""The state store: feed revisions, done marks, the reminder ledger, the instances, the feed
+secret. SQLite in the state dir by default; `PACING_DB` takes a PostgreSQL URL (shared by any
+number of instances) or any SQLAlchemy URL. The schema is versioned by Alembic
+(pacing/adapters/migrations) and upgraded at start, one instance at a time."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import fcntl
+import logging
 import os
-from collections.abc import Mapping
+import secrets
+import sqlite3
+from collections.abc import Iterator, Mapping
 from functools import cached_property
+from pathlib import Path
 
 import sqlalchemy as sa
 
 from pacing.adapters.statedir import state_dir
 from pacing.core.entry import OUTCOMES, DoneMark
-from pacing.export.ics import Revision
+from pacing.core.errors import DataError, Problem
+from pacing.core.revision import Revision
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+ADVISORY_LOCK = 0x7061_6369_6E67  # "pacing": one schema upgrade at a time on PostgreSQL
+ACCEPT_EMPTY = "PACING_ACCEPT_EMPTY_LEDGER"
 
 metadata = sa.MetaData()
 feed_revision = sa.Table(
@@ -93,18 +107,74 @@ def database_url(url: str) -> str:
 
 
 class State:
-    def __init__(self, url: str | None = None) -> None:
+    def __init__(self, url: str | None = None, accept_empty_ledger: bool | None = None) -> None:
         given = url or os.environ.get("PACING_DB") or f"sqlite:///{state_dir() / 'pacing.db'}"
         self.url = database_url(given)
+        if accept_empty_ledger is None:
+            accept_empty_ledger = os.environ.get(ACCEPT_EMPTY, "") not in ("", "0")
+        self.accept_empty_ledger = accept_empty_ledger
+        self.upgraded_from: str | None = None
 
     @cached_property
     def engine(self) -> sa.Engine:
-        engine = sa.create_engine(self.url)
+        """The engine, its schema upgraded; a damaged, emptied or replaced SQLite ledger is a
+        one-line error (never a silent resend of what it had sent)."""
+        engine = sa.create_engine(self.url, pool_pre_ping=True)
+        path = sqlite_file(engine)
         if engine.dialect.name == "sqlite":
             sa.event.listen(engine, "connect", _sqlite_pragmas)
-        metadata.create_all(engine)
-        _add_missing_columns(engine, done_mark)
+        if path is not None:
+            _check_sqlite(path, self.accept_empty_ledger)
+            _private(path)
+        try:
+            self.upgraded_from = upgrade(engine)
+        except sa.exc.DatabaseError as e:
+            where = str(path) if path else engine.url.render_as_string(hide_password=True)
+            raise DataError([Problem(where, "", f"cannot open the state db: {_reason(e)}")]) from None
+        if path is not None:
+            _remember_ledger(path)
         return engine
+
+    def schema_version(self) -> str | None:
+        with self.engine.connect() as conn:
+            return _current_revision(conn)
+
+    def feed_secrets(self) -> list[bytes]:
+        """The secrets feed tokens derive from: PACING_FEED_SECRET when set, else the current
+        one in the db (made once, shared by every instance) and, while a rotation is under way,
+        the previous one. A state dir's `feed-secret` file from 0.1 is taken over."""
+        configured = os.environ.get("PACING_FEED_SECRET")
+        if configured:
+            return [configured.encode()]
+        found = self._settings()
+        if "feed-secret" not in found:
+            self._set_once("feed-secret", _secret_from_files() or secrets.token_hex(32))
+            found = self._settings()
+        keys = ("feed-secret", "feed-secret.previous")
+        return [bytes.fromhex(found[k]) for k in keys if k in found]
+
+    def rotate_feed_secret(self) -> None:
+        """New feed URLs; the old ones keep working until `retire_previous_secret`."""
+        current = self.feed_secrets()[0].hex()
+        with self.engine.begin() as conn:
+            conn.execute(setting.delete().where(setting.c.name.like("feed-secret%")))
+            conn.execute(setting.insert(), [
+                {"name": "feed-secret.previous", "value": current},
+                {"name": "feed-secret", "value": secrets.token_hex(32)},
+            ])  # fmt: skip
+
+    def retire_previous_secret(self) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(setting.delete().where(setting.c.name == "feed-secret.previous"))
+
+    def _settings(self) -> dict[str, str]:
+        with self.engine.connect() as conn:
+            return {r.name: r.value for r in conn.execute(sa.select(setting)).all()}
+
+    def _set_once(self, name: str, value: str) -> None:
+        """Set unless another instance set it first (then theirs stands)."""
+        with contextlib.suppress(sa.exc.IntegrityError), self.engine.begin() as conn:
+            conn.execute(setting.insert().values(name=name, value=value))
 
     def revisions(self, calendar: str) -> dict[str, Revision]:
         query = sa.select(feed_revision).where(feed_revision.c.calendar == calendar)
@@ -179,17 +249,113 @@ def _mark(on: dt.date, note: str | None, outcome: str | None, when: dt.date | No
     return DoneMark(on, note, known, when)
 
 
-def _add_missing_columns(engine: sa.Engine, table: sa.Table) -> None:
-    """Columns added to a table since a store was made (all nullable): added in place, so
-    nothing already stored is lost."""
-    have = {c["name"] for c in sa.inspect(engine).get_columns(table.name)}
-    missing = [c for c in table.columns if c.name not in have]
-    if not missing:
-        return
-    with engine.begin() as conn:
-        for column in missing:
-            kind = column.type.compile(dialect=engine.dialect)
-            conn.execute(sa.text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'))
+def sqlite_file(engine: sa.Engine) -> Path | None:
+    database = engine.url.database if engine.dialect.name == "sqlite" else None
+    return Path(database) if database and database != ":memory:" else None
+
+
+@contextlib.contextmanager
+def _schema_lock(engine: sa.Engine) -> Iterator[sa.Connection]:
+    """One instance upgrades the schema at a time: a PostgreSQL advisory lock, or an exclusive
+    lock on a file beside the SQLite db."""
+    path = sqlite_file(engine)
+    with contextlib.ExitStack() as stack:
+        if path is not None:
+            lock = stack.enter_context(open(path.with_name(path.name + ".lock"), "a"))
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        conn = stack.enter_context(engine.connect())
+        if engine.dialect.name == "postgresql":
+            conn.execute(sa.select(sa.func.pg_advisory_lock(ADVISORY_LOCK)))
+            stack.callback(
+                lambda: conn.execute(sa.select(sa.func.pg_advisory_unlock(ADVISORY_LOCK)))
+            )
+            conn.commit()
+        yield conn
+
+
+def upgrade(engine: sa.Engine) -> str | None:
+    """Bring the schema to the newest revision (a store made by 0.1, which had no version, is
+    stamped as the baseline first); returns the revision it was at."""
+    from alembic import command
+    from alembic.config import Config
+
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # one line per upgrade, below
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with _schema_lock(engine) as conn:
+        config.attributes["connection"] = conn
+        before = _current_revision(conn)
+        if before is None and sa.inspect(conn).has_table("done_mark"):  # made by 0.1
+            command.stamp(config, "0001")
+            before = "0001"
+        command.upgrade(config, "head")
+        conn.commit()
+        after = _current_revision(conn)
+    if after != before:
+        logging.getLogger("pacing.state").info("state db schema: %s -> %s", before, after)
+    return before
+
+
+def _current_revision(conn: sa.Connection) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    return MigrationContext.configure(conn).get_current_revision()
+
+
+def _check_sqlite(path: Path, accept_empty: bool) -> None:
+    """Before anything is written: the file must be a sound SQLite db, and a state dir that
+    held a ledger must still hold that ledger (not an emptied or new one)."""
+    marker = _marker(path)
+    where = str(path)
+    if path.exists() and path.stat().st_size:
+        try:
+            with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+                result = db.execute("PRAGMA quick_check").fetchone()
+                tables = db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+        except sqlite3.DatabaseError as e:
+            result, tables = (str(e),), 0
+        if result != ("ok",):
+            raise _damaged(where, f"the state db is damaged ({result[0]})")
+        if tables:
+            return
+    if marker.exists() and not accept_empty:
+        raise _damaged(where, "the state db is empty or missing, but this state dir held a "
+                       "reminder ledger: starting afresh would send again what it had sent")  # fmt: skip
+
+
+def _damaged(where: str, what: str) -> DataError:
+    advice = (f"{what}. Restore it from a backup, or move it away and start with "
+              "--accept-empty-ledger (`pacing db check` shows the state store)")  # fmt: skip
+    return DataError([Problem(where, "", advice)])
+
+
+def _private(path: Path) -> None:
+    """The db holds the feed secret: readable by its owner only (SQLite gives its -wal and -shm
+    files the db's mode)."""
+    if not path.exists():
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    if path.stat().st_mode & 0o077:
+        path.chmod(0o600)
+
+
+def _marker(path: Path) -> Path:
+    return path.with_name(path.name + ".ledger")
+
+
+def _remember_ledger(path: Path) -> None:
+    """Note beside the db that this state dir now holds a ledger (see `_check_sqlite`)."""
+    marker = _marker(path)
+    if not marker.exists():
+        marker.write_text("This state dir holds a pacing reminder ledger in " + path.name + "\n")
+
+
+def _secret_from_files() -> str | None:
+    path = state_dir() / "feed-secret"
+    return path.read_text().strip() if path.exists() else None
+
+
+def _reason(error: sa.exc.DatabaseError) -> str:
+    return str(error.orig).strip().splitlines()[0] if error.orig else str(error)
 
 
 def _sqlite_pragmas(connection: object, _record: object) -> None:

@@ -377,7 +377,8 @@ def _entry(t: Any, item_id: str, profile: Path) -> Any:
 @click.argument("profiles", nargs=-1, type=EXISTING)
 @click.option("--next", "show_next", default=10, show_default=True, help="Next reminders shown.")
 def status(profiles: tuple[Path, ...], show_next: int) -> None:
-    """Reminders: next to send, sent/failed counts, last errors."""
+    """Reminders: next to send, late ones, sent/failed counts, last errors, and each daemon's
+    last successful step (times in the LEA's zone when the profiles are given)."""
     from collections import Counter
 
     from pacing.adapters.files import load_lea, profiles_in
@@ -385,17 +386,41 @@ def status(profiles: tuple[Path, ...], show_next: int) -> None:
     from pacing.clock import now
     from pacing.reminders.ledger import Ledger
 
-    leas = [load_lea(p).id for given in profiles for p in profiles_in(given)]
-    rows = Ledger(State()).rows(leas or None)
+    found = [load_lea(p) for given in profiles for p in profiles_in(given)]
+    zones = {lea.id: ZoneInfo(lea.timezone) for lea in found}
+    only = {z.key for z in zones.values()}
+    common = ZoneInfo(only.pop()) if len(only) == 1 else None
+
+    def at(moment: dt.datetime | None, lea: str | None = None) -> str:
+        if moment is None:
+            return "never"
+        zone = zones.get(lea or "") or common
+        if zone is None:
+            return f"{moment:%Y-%m-%d %H:%M}Z"
+        return f"{moment.astimezone(zone):%Y-%m-%d %H:%M %Z}"
+
+    ledger = Ledger(State())
+    rows = ledger.rows(list(zones) or None)
     counts = Counter(r.status for r in rows)
     click.echo(", ".join(f"{k}: {counts[k]}" for k in
                          ("pending", "claimed", "sent", "failed", "folded", "cancelled")))  # fmt: skip
     moment = now()
-    upcoming = [r for r in rows if r.status == "pending" and r.send_at >= moment][:show_next]
+    late = [r for r in rows if r.status in ("pending", "claimed") and r.send_at <= moment]
+    if late:
+        oldest = late[0]
+        click.echo(f"late: {len(late)} not sent after their instant, the oldest due "
+                   f"{at(oldest.send_at, oldest.lea)} ({oldest.lea}, {oldest.to})")  # fmt: skip
+    else:
+        click.echo("late: none")
+    upcoming = [r for r in rows if r.status == "pending" and r.send_at > moment][:show_next]
     for r in upcoming:
-        click.echo(f"next  {r.send_at:%Y-%m-%d %H:%M}Z  {r.kind:8} {r.to:32} {r.items[0]}")
+        click.echo(f"next  {at(r.send_at, r.lea)}  {r.kind:8} {r.to:32} {r.items[0]}")
     for r in [r for r in rows if r.last_error and r.status in ("failed", "pending")][-10:]:
         click.echo(f"error {r.status:7} {r.to:32} {r.items[0]}: {r.last_error}")
+    for d in ledger.instances():
+        problem = f"; last error: {d['last_error']}" if d["last_error"] else ""
+        click.echo(f"daemon {d['id']} (pid {d['pid']}): last successful step "
+                   f"{at(d['last_ok_at'])}, last step {at(d['last_step_at'])}{problem}")  # fmt: skip
 
 
 @cli.command()
@@ -403,15 +428,24 @@ def status(profiles: tuple[Path, ...], show_next: int) -> None:
 @click.option("--dry-run", is_flag=True, help="Print what would be sent, send nothing.")
 @click.option("--from", "start", type=DATE, help="With --dry-run: from this date (default today).")
 @click.option("--until", type=DATE, help="With --dry-run: until this date (default +30 days).")
+@click.option("--accept-empty-ledger", is_flag=True, help="Start although the state dir's "
+              "reminder ledger is gone (reminders of the last week may be sent again).")  # fmt: skip
 def remind(
-    sources: tuple[Path, ...], dry_run: bool, start: dt.date | None, until: dt.date | None
+    sources: tuple[Path, ...],
+    dry_run: bool,
+    start: dt.date | None,
+    until: dt.date | None,
+    accept_empty_ledger: bool,
 ) -> None:
     """The reminder daemon (or, with --dry-run, a preview: local send time, to, item)."""
     if dry_run:
         _preview(sources, start, until)
         return
+    if start or until:
+        raise click.UsageError("--from and --until go with --dry-run (a preview)")
     import asyncio
 
+    _accept_empty(accept_empty_ledger)
     daemon = _daemon(sources, None)
     asyncio.run(daemon.run())
 
@@ -450,7 +484,6 @@ def _logs() -> None:
 
 
 def _daemon(sources: tuple[Path, ...], page_url: Any) -> Any:
-
     from pacing.adapters.state import State
     from pacing.adapters.statedir import state_dir
     from pacing.clock import now
@@ -465,6 +498,7 @@ def _daemon(sources: tuple[Path, ...], page_url: Any) -> Any:
 
         raise fail("environment", "PACING_SMTP_TLS", str(e)) from None
     sender = SmtpSender(config) if config else MaildirSender(state_dir() / "outbox")
+    now()  # a bad PACING_NOW is a one-line error here, not a traceback in the loop
     click.echo(f"pacing: reminders go to {sender.describe()}", err=True)
     kwargs = {"page_url": page_url} if page_url else {}
     return Daemon(list(sources), State(), sender, now, **kwargs)
@@ -476,7 +510,16 @@ def _daemon(sources: tuple[Path, ...], page_url: Any) -> Any:
 @click.option("--port", default=8180, show_default=True, type=click.IntRange(0, 65535))
 @click.option("--base-url", help="Public URL when behind a proxy, e.g. https://cim.example.org")
 @click.option("--no-reminders", is_flag=True, help="Serve feeds only.")
-def serve(folder: Path, host: str, port: int, base_url: str | None, no_reminders: bool) -> None:
+@click.option("--accept-empty-ledger", is_flag=True, help="Start although the state dir's "
+              "reminder ledger is gone (reminders of the last week may be sent again).")  # fmt: skip
+def serve(
+    folder: Path,
+    host: str,
+    port: int,
+    base_url: str | None,
+    no_reminders: bool,
+    accept_empty_ledger: bool,
+) -> None:
     """Serve the folder's LEA feeds (and their pages) over HTTP, and send their reminders."""
     import asyncio
 
@@ -484,6 +527,7 @@ def serve(folder: Path, host: str, port: int, base_url: str | None, no_reminders
 
     from pacing.feeds.server import create_app
 
+    _accept_empty(accept_empty_ledger)
     _logs()
     book = _book(folder)
     book.refresh()
@@ -524,13 +568,19 @@ def serve(folder: Path, host: str, port: int, base_url: str | None, no_reminders
 @click.option("--port", default=8180, show_default=True, type=click.IntRange(0, 65535))
 @click.option("--base-url", help="Public URL when behind a proxy, e.g. https://cim.example.org")
 @click.option("--rotate", is_flag=True, help="New secret: new URLs; the old ones keep working "
-              "until feed-secret.previous is removed from the state dir.")  # fmt: skip
-def feeds(folder: Path, host: str, port: int, base_url: str | None, rotate: bool) -> None:
+              "until --retire-old-urls.")  # fmt: skip
+@click.option("--retire-old-urls", is_flag=True, help="End a rotation: the URLs from before the "
+              "last --rotate stop working.")  # fmt: skip
+def feeds(
+    folder: Path, host: str, port: int, base_url: str | None, rotate: bool, retire_old_urls: bool
+) -> None:
     """Print each LEA's subscription URLs (as `serve` with the same options serves them)."""
-    if rotate:
-        from pacing.adapters.statedir import rotate_secret
+    from pacing.adapters.state import State
 
-        rotate_secret()
+    if rotate:
+        State().rotate_feed_secret()
+    if retire_old_urls:
+        State().retire_previous_secret()
     book = _book(folder)
     book.refresh()
     _print_urls(book, base_url or f"http://{host}:{port}")
@@ -538,11 +588,55 @@ def feeds(folder: Path, host: str, port: int, base_url: str | None, rotate: bool
 
 def _book(folder: Path) -> Any:
     from pacing.adapters.state import State
-    from pacing.adapters.statedir import feed_secrets
     from pacing.clock import now
     from pacing.feeds.book import FeedBook
 
-    return FeedBook(folder, State(), now, feed_secrets())
+    state = State()
+    return FeedBook(folder, state, now, state.feed_secrets())
+
+
+def _accept_empty(accept: bool) -> None:
+    """--accept-empty-ledger: every state store this process opens may start afresh."""
+    from pacing.adapters.state import ACCEPT_EMPTY
+
+    if accept:
+        os.environ[ACCEPT_EMPTY] = "1"
+
+
+@cli.group()
+def db() -> None:
+    """The state store: schema upgrades and checks (PACING_DB, else the state dir's SQLite)."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Upgrade the schema to this release's (also done at every start, one instance at a
+    time)."""
+    from pacing.adapters.state import State
+
+    state = State()
+    now = state.schema_version()
+    before = state.upgraded_from
+    click.echo(f"schema: {now} (up to date)" if before == now else f"schema: {before or 'new'} -> {now}")
+
+
+@db.command("check")
+def db_check() -> None:
+    """Check the state store: integrity, schema version, ledger counts."""
+    from collections import Counter
+
+    import sqlalchemy as sa
+
+    from pacing.adapters.state import State, reminder
+
+    state = State()
+    with state.engine.connect() as conn:
+        if state.engine.dialect.name == "sqlite":
+            click.echo(f"integrity: {conn.exec_driver_sql('PRAGMA integrity_check').scalar()}")
+        rows = conn.execute(sa.select(reminder.c.status)).scalars().all()
+    click.echo(f"schema: {state.schema_version()}")
+    counts = Counter(rows)
+    click.echo("reminders: " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"))
 
 
 def _print_urls(book: Any, base: str) -> None:

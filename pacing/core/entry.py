@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from pacing.core.guide import Item, Kind, Requirement, Resource
 
@@ -87,6 +87,16 @@ class Entry:
     notes: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
     item: Item = field(repr=False, compare=False, default=None)  # type: ignore[assignment]
+
+    def evolve(self, **changes: Any) -> Entry:
+        """A copy with `changes` (dataclasses.replace without re-running __init__: the timeline
+        makes one per item per stage, and this is the core's hot path)."""
+        unknown = changes.keys() - self.__dict__.keys()
+        if unknown:
+            raise TypeError(f"Entry has no field {', '.join(sorted(unknown))}")
+        new = object.__new__(Entry)
+        new.__dict__.update(self.__dict__, **changes)
+        return new
 
     @property
     def sort_key(self) -> tuple[dt.date, dt.date, str]:

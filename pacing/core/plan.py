@@ -59,7 +59,7 @@ def backward_plan(
     for item_id, needs in deps.items():
         for need in needs:
             dependants[need].append(item_id)
-    graph = {i: {*deps[i], *follows[i]} for i in live}
+    graph = {i: (*deps[i], *follows[i]) for i in live}  # ordered: the output is deterministic
     order = list(graphlib.TopologicalSorter(graph).static_order())  # guides are checked acyclic
     earliest = _earliest(live, graph, order, calendar, done or {})
     slots: dict[str, Slot] = {}
@@ -78,7 +78,7 @@ def backward_plan(
 
 def _earliest(
     live: Mapping[str, Entry],
-    graph: Mapping[str, set[str]],
+    graph: Mapping[str, tuple[str, ...]],
     order: Sequence[str],
     calendar: WorkCalendar,
     done: Mapping[str, dt.date],

@@ -6,7 +6,6 @@ claims, sends and records by that key, so a reminder is never lost and never dou
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import hashlib
 from collections.abc import Iterable, Iterator
@@ -138,7 +137,7 @@ def _overdue(t: Timeline) -> Iterator[Reminder]:
 
 def escalates_when_missed(e: Entry) -> bool:
     """Whether missing this item's date would be escalated (see Entry.escalates)."""
-    return dataclasses.replace(e, status="overdue").escalates
+    return e.evolve(status="overdue").escalates
 
 
 def _digests(t: Timeline) -> Iterator[Reminder]:

@@ -50,8 +50,8 @@ def expand(
     drafts = [d for g in chosen for item in g.items for d in _drafts(g, item, lea, marks)]
     calendar = lea_calendar(lea, drafts)
     drafts = [_settle(d, calendar) for d in drafts]
+    done_on = {k: m.on for k, m in marks.items() if m.outcome != "returned"}  # as marked
     marks = {**_closed_by_submissions(drafts, marks), **marks}
-    done_on = {k: m.on for k, m in marks.items() if m.outcome != "returned"}
     meetings = board_meetings(lea, calendar_years(drafts))
     plan = backward_plan(drafts, calendar, lea, meetings, done_on)
     drafts = _date_undated(drafts, plan)
@@ -205,7 +205,7 @@ def _settle(draft: Entry, calendar: WorkCalendar) -> Entry:
         f"Assumed date moved from {draft.due:%A}, {long_date(draft.due)} ({why}) to "
         f"{moved:%A}, {long_date(moved)}, the next working day"
     )
-    return dataclasses.replace(draft, due=moved, notes=(*draft.notes, note))
+    return draft.evolve(due=moved, notes=(*draft.notes, note))
 
 
 def _closed_by_submissions(drafts: Sequence[Entry], marks: Marks) -> dict[str, DoneMark]:
@@ -246,13 +246,11 @@ def _date_undated(drafts: list[Entry], plan: Plan) -> list[Entry]:
                 rule = (
                     f"Planned backwards from \u201c{feeds}\u201d ({d.duration_days} working days)"
                 )
-                d = dataclasses.replace(d, due=slot.latest_finish, rule=rule)
+                d = d.evolve(due=slot.latest_finish, rule=rule)
             else:
                 due = step_due.get((d.guide, d.step), dt.date.max)
-                d = dataclasses.replace(
-                    d, due=due, rule=f"With Step {d.step}'s submission", date_source="cde",
-                    cde_dated=True,
-                )  # fmt: skip
+                rule = f"With Step {d.step}'s submission"
+                d = d.evolve(due=due, rule=rule, date_source="cde", cde_dated=True)
         dated.append(d)
     return dated
 
@@ -279,7 +277,7 @@ def _override(entry: Entry, over: Override, series_level: bool) -> Entry:
     note = f"LEA override: {said} (guide: due {long_date(entry.due)})"
     if "due" in changes or "start" in changes:
         changes["date_source"] = "lea"
-    return dataclasses.replace(entry, notes=(*entry.notes, note), **changes)  # type: ignore[arg-type]
+    return entry.evolve(notes=(*entry.notes, note), **changes)
 
 
 def tier_label(lea: Lea) -> str:
@@ -322,12 +320,13 @@ def _finish(
         notes.append(f"Falls on a non-working day ({closed}); {whose} date is kept as given")
     slot = plan.slots.get(draft.id)
     first = plan.earliest.get(draft.id)
-    warnings = list(slot.warnings if slot else ())
-    if slot:
-        notes.extend(slot.notes)
-        warnings += _summer(draft, slot, lea)
     mark = marks.get(draft.id)
     status = _status(draft, slot, today, mark)
+    warnings = []
+    if slot:
+        notes.extend(slot.notes)
+        if status != "done":  # a plan's warnings are moot once the work is done
+            warnings += [*slot.warnings, *_summer(draft, slot, lea)]
     if mark and mark.outcome == "returned":
         warnings.append(
             f"Returned by CDE{' on ' + long_date(mark.outcome_on) if mark.outcome_on else ''}: "
@@ -336,8 +335,7 @@ def _finish(
     elif status == "at-risk" and slot and slot.latest_start < today:
         notes.append(f"Should have started by {long_date(slot.latest_start)}")
     done = mark if status == "done" else None
-    return dataclasses.replace(
-        draft,
+    return draft.evolve(
         status=status,
         latest_start=slot.latest_start if slot else None,
         latest_finish=slot.latest_finish if slot else None,

@@ -15,7 +15,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from markupsafe import Markup
 
 from pacing.adapters.files import data_dir
-from pacing.core.entry import OUTCOME_NAMES, SOURCE_NAMES, STATUS_NAMES
+from pacing.core.entry import OUTCOME_NAMES, SOURCE_NAMES, STATUS_NAMES, Status
 from pacing.core.periods import Band
 from pacing.core.timeline import Entry, Timeline, tier_label
 from pacing.export.gantt import gantt_svg
@@ -26,12 +26,11 @@ NA_TEXT = "N/A - write N/A in this box"
 SIG_DIS_LABELS = {"new": "newly identified", "continuing": "continuing", "no": ""}
 CSV_COLUMNS = [
     "Step", "Activity", "Target date", "Done", "Status", "Requirement", "Submit to",
-    "Resources", "Rule", "Date type", "Program", "Warnings", "Assumption", "Done note",
-    "Item id",
+    "Resources", "Rule", "Date label", "Date type", "Program", "Warnings", "Assumption",
+    "Done note", "Item id",
 ]  # fmt: skip
 BADGES = ("overdue", "behind-plan", "at-risk", "due-soon")  # statuses flagged next to a row
-COUNTED = ("overdue", "behind-plan", "at-risk", "due-soon", "done")
-SOURCE_ORDER = ("cde", "planned", "assumed", "lea")
+COUNTED: tuple[Status, ...] = ("overdue", "behind-plan", "at-risk", "due-soon", "done")
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -90,7 +89,7 @@ def _na_reason(e: Entry) -> str:
 
 def target(e: Entry) -> tuple[str, str]:
     """The Target date column as (words, dates): ("CDE deadline:", "Oct 10, 2024"),
-    ("Plan: finish by", "Sep 10, 2024"), ("CDE window:", "Apr 1, 2024 – May 31, 2024")."""
+    ("Plan: finish by", "Sep 10, 2024"), ("CDE window:", "Apr 1, 2024 - May 31, 2024")."""
     label, when = dated_parts(e, _short)
     return label_date(label, "", colon=True).rstrip(), when
 
@@ -197,6 +196,8 @@ def context(t: Timeline, periods: Sequence[Band] | None = None) -> dict[str, Any
         rows = [_row(e, main, seen) for e in mine]
         name = t.steps.get(number, "")
         steps.append({"number": number, "name": name, "program": main, "rows": rows})
+    counts = {status: sum(e.status == status for e in t.items) for status in COUNTED}
+    sources = {e.date_source for e in t.items}
     boxed = [e for e in t.items if e.item is not None and e.item.box]
     boxes = [_box(e) for e in sorted(boxed, key=lambda e: (e.item.box or 0, e.id))]
     return {
@@ -217,13 +218,11 @@ def context(t: Timeline, periods: Sequence[Band] | None = None) -> dict[str, Any
             f"No Stepwell box checklist: the Targeted Level 3 Stepwell boxes do not apply to "
             f"{tier_label(t.lea)} LEAs."
         ),
-        "counts": {status: sum(e.status == status for e in t.items) for status in COUNTED},
+        "counts": counts,
         "count_words": [
-            {"status": status, "label": STATUS_NAMES[status].lower(),
-             "n": sum(e.status == status for e in t.items)}
-            for status in COUNTED
-        ],  # fmt: skip
-        "sources": [SOURCE_NAMES[s] for s in SOURCE_ORDER if any(e.date_source == s for e in t.items)],
+            {"status": s, "label": STATUS_NAMES[s].lower(), "n": counts[s]} for s in COUNTED
+        ],
+        "sources": [name for s, name in SOURCE_NAMES.items() if s in sources],
         "total": len(t.items),
         "assumptions": list(t.assumptions),
         "periods": [
@@ -296,6 +295,7 @@ def to_csv(t: Timeline) -> str:
             "; ".join(e.submit_to),
             resources,
             e.rule,
+            e.date_label,
             row["source_name"],
             e.program,
             "; ".join(e.warnings),

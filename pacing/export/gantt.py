@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from pacing.core.dates import long_date
-from pacing.core.entry import OUTCOME_NAMES, SOURCE_NAMES, STATUS_NAMES
+from pacing.core.entry import OUTCOME_NAMES, SOURCE_NAMES, STATUS_NAMES, Status
 from pacing.core.periods import Band
 from pacing.core.timeline import Entry, Timeline
 from pacing.export.timeline import dated
@@ -36,7 +36,14 @@ COLOURS = {
     "upcoming": ("#455a64", "#cfd8dc"),
     "past": ("#616161", "#e0e0e0"),
 }
-LEGEND_STATUSES = ("done", "overdue", "behind-plan", "at-risk", "past", "upcoming")
+LEGEND_STATUSES: tuple[Status, ...] = (
+    "done",
+    "overdue",
+    "behind-plan",
+    "at-risk",
+    "past",
+    "upcoming",
+)
 PLAN_DASH = "3 2"  # the outline of pacing's plan (its estimate, not a CDE date)
 BAND = ("#1565c0", "#e3f2fd")
 TODAY = "#6a1b9a"

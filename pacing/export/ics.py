@@ -23,6 +23,7 @@ from pacing.core.entry import (
     span_label,
 )
 from pacing.core.lea import Lea
+from pacing.core.revision import Revision
 from pacing.core.timeline import Entry, Timeline
 from pacing.export.timeline import dated
 
@@ -30,16 +31,6 @@ PRODID = "-//pacing//CIM pacing guides//EN"
 REFRESH = dt.timedelta(hours=12)
 ONE_DAY = dt.timedelta(days=1)
 UTC = dt.UTC
-
-
-@dataclass(frozen=True)
-class Revision:
-    """What a feed consumer was last shown of one event."""
-
-    dates_digest: str
-    content_digest: str
-    sequence: int
-    modified: dt.datetime  # UTC
 
 
 @dataclass(frozen=True)
@@ -209,10 +200,12 @@ def _meeting_series(t: Timeline, occurrences: list[Entry]) -> FeedEvent:
     description = describe(t, first, series=True)
     rule_text = (over.rrule if over else None) or (item.series.rrule if item.series else None)
     rrule = rdates = None
-    if rule_text and not (over and over.dates):
+    if rule_text and not (over and over.dates) and _follows(rule_text, occurrences):
         rrule = _rrule(rule_text, _until(t.lea, last, timed=isinstance(start, dt.datetime)))
     else:
-        rdates = tuple(_span(t.lea, o)[0] for o in occurrences[1:])
+        # DTSTART is the first occurrence (RFC 5545), but ical.js and python-ical leave it out
+        # of an RDATE-only set: it is listed too (duplicates count once).
+        rdates = tuple(_span(t.lea, o)[0] for o in occurrences)
     return FeedEvent(
         uid=uid(t, first.series or first.id),
         summary=_summary(dataclasses.replace(first, status="upcoming"), item.title),
@@ -225,6 +218,20 @@ def _meeting_series(t: Timeline, occurrences: list[Entry]) -> FeedEvent:
         alarms=_alarms(t.lea, timed=isinstance(start, dt.datetime), offsets=(1,)),
         due=first.due,
     )
+
+
+def _follows(text: str, occurrences: Sequence[Entry]) -> bool:
+    """Whether the rule, from the first occurrence on, gives exactly the occurrences' days (not
+    when an assumed day was moved off a holiday or closure: those are listed as RDATEs)."""
+    from dateutil.rrule import rrulestr
+
+    keep = [p for p in text.split(";") if p.partition("=")[0].upper() not in ("UNTIL", "COUNT")]
+    first = dt.datetime.combine(occurrences[0].due, dt.time())
+    last = dt.datetime.combine(occurrences[-1].due, dt.time())
+    days = [
+        m.date() for m in rrulestr(";".join(keep), dtstart=first).between(first, last, inc=True)
+    ]
+    return days == [o.due for o in occurrences]
 
 
 def _rrule(text: str, until: dt.date | dt.datetime) -> dict[str, Any]:
@@ -301,9 +308,7 @@ def describe(t: Timeline, e: Entry, series: bool = False) -> str:
     elif not series:
         lines.append(f"Status as of {long_date(t.today)}: {STATUS_NAMES[e.status]}")
     if e.latest_start and e.is_open and not series:
-        lines.append(
-            f"Plan: start by {long_date(e.latest_start)} ({e.duration_days} working days)"
-        )
+        lines.append(f"Plan: start by {long_date(e.latest_start)} ({e.duration_days} working days)")
     if e.submit_to:
         lines.append("Submit to: " + ", ".join(e.submit_to))
     lines.append(f"Requirement: {e.requirement}")
@@ -365,7 +370,7 @@ def to_ics(
             alarm.add("trigger", trigger, parameters=related)
             vevent.add_component(alarm)
         calendar.add_component(vevent)
-        if todo and event.due and not event.rrule:
+        if todo and event.due and not (event.rrule or event.rdates):  # not for a series
             calendar.add_component(_todo(event, rev, Todo))
     for zone in _zones(events):
         calendar.add_component(zone)

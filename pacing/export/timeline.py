@@ -9,7 +9,7 @@ import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from pacing.core.entry import OUTCOME_NAMES, STATUS_NAMES, span_label
+from pacing.core.entry import OUTCOME_NAMES, SOURCE_NAMES, STATUS_NAMES, span_label
 from pacing.core.timeline import Entry, Timeline
 
 if TYPE_CHECKING:
@@ -111,8 +111,8 @@ def label_date(label: str, when: str, colon: bool = False) -> str:
 
 
 def dated_parts(e: Entry, day: Callable[[dt.date], str], dash: str = " \u2013 ") -> tuple[str, str]:
-    """What an entry's dates are and the dates: ("CDE window", "Apr 1, 2024 – May 31, 2024"),
-    ("Plan: finish by", "Sep 10, 2024"), ("CDE meeting", "Apr 2, 2024, 12:00–13:30")."""
+    """What an entry's dates are and the dates: ("CDE window", "Apr 1, 2024 - May 31, 2024"),
+    ("Plan: finish by", "Sep 10, 2024"), ("CDE meeting", "Apr 2, 2024, 12:00-13:30")."""
     if e.start and e.start != e.due:
         return span_label(e.date_source), f"{day(e.start)}{dash}{day(e.due)}"
     when = day(e.due)
@@ -125,17 +125,9 @@ def dated(
     e: Entry, day: Callable[[dt.date], str], colon: bool = False, dash: str = " \u2013 "
 ) -> str:
     """An entry's dates after the words for what they are: "CDE deadline: Oct 10, 2024",
-    "Plan: finish by Sep 10, 2024", "CDE window: Apr 1, 2024 – May 31, 2024" (`day` formats
+    "Plan: finish by Sep 10, 2024", "CDE window: Apr 1, 2024 - May 31, 2024" (`day` formats
     one date; without `colon`, "CDE deadline 2024-10-10")."""
     return label_date(*dated_parts(e, day, dash), colon=colon)
-
-
-def status_words(e: Entry) -> str:
-    """The status in words (STATUS_NAMES), with CDE's answer to a done submission."""
-    words = STATUS_NAMES[e.status]
-    if e.status == "done" and e.outcome:
-        words += f" ({OUTCOME_NAMES[e.outcome]})"
-    return words
 
 
 def programs(items: list[Entry]) -> list[tuple[str, list[Entry]]]:
@@ -144,6 +136,13 @@ def programs(items: list[Entry]) -> list[tuple[str, list[Entry]]]:
     for e in items:
         groups.setdefault(e.program, []).append(e)
     return list(groups.items())
+
+
+def date_types(items: list[Entry]) -> str:
+    """What the kinds of dates among `items` are (SOURCE_NAMES), e.g. "CDE's date; Plan
+    (pacing's estimate, not a CDE deadline)"."""
+    present = {e.date_source for e in items}
+    return "; ".join(name for source, name in SOURCE_NAMES.items() if source in present)
 
 
 # ---------------------------------------------------------------- Markdown
@@ -163,9 +162,8 @@ def when_text(e: Entry) -> str:
 
 
 def _done_words(e: Entry) -> str:
-    parts = []
-    if e.done_on:
-        parts.append(f"done {e.done_on:%Y-%m-%d}")
+    """After "Done": the day, CDE's answer, the note ("2024-07-09; Accepted by CDE ...")."""
+    parts = [f"{e.done_on:%Y-%m-%d}"] if e.done_on else []
     if e.outcome:
         on = f" on {e.outcome_on:%Y-%m-%d}" if e.outcome_on else ""
         parts.append(f"{OUTCOME_NAMES[e.outcome]}{on}")
@@ -176,6 +174,8 @@ def _done_words(e: Entry) -> str:
 
 def to_md(t: Timeline, items: list[Entry]) -> str:
     lines = [f"# {_md(t.lea.name)}: CIM timeline as of {t.today:%B} {t.today.day}, {t.today.year}"]
+    if sources := date_types(items):
+        lines += ["", f"Date types: {_md(sources)}."]
     for program, group in programs(items):
         lines += [
             "",
@@ -187,7 +187,7 @@ def to_md(t: Timeline, items: list[Entry]) -> str:
         for e in group:
             status = STATUS_NAMES[e.status] + (f" ({e.na_reason})" if e.na_reason else "")
             if e.status == "done" and (done := _done_words(e)):
-                status += f": {done}"
+                status += f" {done}"
             start_by = f"{e.latest_start:%Y-%m-%d}" if e.latest_start else ""
             lines.append(
                 f"| {_md(when_text(e))} | {e.step} | {_md(e.title)} | {_md(status)} | {start_by} "
@@ -197,7 +197,9 @@ def to_md(t: Timeline, items: list[Entry]) -> str:
         if warned:
             lines += ["", "Warnings:", ""]
             lines += [
-                f"- {_md(e.title)} ({_md(when_text(e))}): {_md(w)}" for e in warned for w in e.warnings
+                f"- {_md(e.title)} ({_md(when_text(e))}): {_md(w)}"
+                for e in warned
+                for w in e.warnings
             ]
     if t.assumptions:
         lines += ["", "## Assumptions", "", *(f"- {_md(a)}" for a in t.assumptions)]
@@ -235,12 +237,18 @@ def print_table(console: Console, t: Timeline, items: list[Entry]) -> None:
     m = t.lea.monitoring
     tier = f"{m.tier} level {m.level}" if m.level else m.tier
     title = f"{t.lea.name} · {tier} · cohort {m.cohort} · as of {t.today.isoformat()}"
-    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
-                  show_edge=False, collapse_padding=True)
+    table = Table(
+        title=title,
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        show_edge=False,
+        collapse_padding=True,
+    )
     table.add_column("Due", max_width=15)
     table.add_column("St", justify="right", no_wrap=True)
     table.add_column("Item", ratio=1, overflow="fold")
-    table.add_column("Status", max_width=10)
+    table.add_column("Status", max_width=11)
     table.add_column("Start by", no_wrap=True)
     table.add_column("Slack", justify="right", no_wrap=True)
     groups = programs(items)
@@ -262,13 +270,13 @@ def print_table(console: Console, t: Timeline, items: list[Entry]) -> None:
             )
     console.print(table)
     console.print(f"{len(items)} items; slack in working days. Rules: --format md or json.")
-    if any(e.date_source == "planned" for e in items):
-        console.print('"Plan: finish by" dates are pacing\'s estimates, not CDE deadlines.')
+    if sources := date_types(items):
+        console.print(Text(f"Date types: {sources}."))
     if t.assumptions:
         footer = Table.grid(padding=(0, 1))
         footer.add_column(no_wrap=True)
         footer.add_column(ratio=1)
         for a in t.assumptions:
-            footer.add_row("-", a)
+            footer.add_row("-", Text(a))
         console.print("Assumptions:")
         console.print(footer)

@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
+from pacing.core.errors import one_line
 from pacing.feeds.book import ALL, BookEntry, FeedBook, Rendered
 
 log = logging.getLogger("pacing.feeds")
@@ -129,10 +130,16 @@ def create_app(book: FeedBook, base_url: str | None = None) -> ASGIApp:
         return HTMLResponse(render_feed_page(entry.timeline, url, webcal))
 
     async def healthz(request: Request) -> Response:
-        status = 200 if book.entries else 503
-        body = {"status": "ok" if book.entries else "no feeds", "feeds": len(book.entries),
-                "errors": book.errors}  # fmt: skip
-        return JSONResponse(body, status_code=status)
+        try:
+            problems = await asyncio.to_thread(reminder_problems, book)
+        except Exception as e:  # the feeds are still served from memory
+            problems = [f"state db unreachable: {type(e).__name__}"]
+        if not book.entries:
+            problems.insert(0, "no feeds")
+        if problems:
+            return Response("\n".join(problems) + "\n", status_code=503, media_type="text/plain")
+        body = {"status": "ok", "feeds": len(book.entries), "errors": book.errors}
+        return JSONResponse(body)
 
     async def fallback(request: Request) -> Response:
         return Response("Not found\n", status_code=404, media_type="text/plain")
@@ -173,12 +180,51 @@ def create_app(book: FeedBook, base_url: str | None = None) -> ASGIApp:
 
 async def watch(book: FeedBook) -> None:
     """Pick up edited profiles and guides, done marks and the date, off the request path."""
+    failing: str | None = None
     while True:
         await asyncio.sleep(CHECK_EVERY)
         try:
             await asyncio.to_thread(book.refresh)
-        except Exception:  # a refresh must never take the last good feeds down
-            log.exception("refresh failed; serving the last good feeds")
+        except Exception as e:  # a refresh must never take the last good feeds down
+            problem = one_line(str(e)).split(" [SQL")[0][:300]
+            if problem != failing:  # one line per change of state, not one a second
+                log.error("refresh failed, serving the last good feeds: %s", problem)
+            failing = problem
+            continue
+        if failing:
+            log.info("refresh works again")
+        failing = None
+
+
+def reminder_problems(book: FeedBook) -> list[str]:
+    """Why the reminders of this process are unhealthy (empty: healthy, or no daemon here):
+    reminders late beyond PACING_LATE_SECONDS (900), or the daemon loop silent for longer than
+    PACING_STALL_SECONDS (180)."""
+    import datetime as dt
+    import os
+    import socket
+
+    from pacing.clock import now
+    from pacing.reminders.ledger import Ledger
+
+    ledger = Ledger(book.state)
+    mine = [d for d in ledger.instances()
+            if d["pid"] == os.getpid() and d["host"] == socket.gethostname()[:120]]  # fmt: skip
+    if not mine:
+        return []  # `serve --no-reminders`: the reminders are another process's business
+    moment = now()
+    problems = []
+    stall = dt.timedelta(seconds=float(os.environ.get("PACING_STALL_SECONDS", "180")))
+    last = max(d["last_step_at"] or d["started_at"] for d in mine)
+    if moment - last > stall:
+        problems.append(f"reminder loop has not run a step for {(moment - last).seconds} s "
+                        f"(limit {stall.seconds} s)")  # fmt: skip
+    late = dt.timedelta(seconds=float(os.environ.get("PACING_LATE_SECONDS", "900")))
+    count, oldest = ledger.late(moment - late)
+    if count and oldest:
+        problems.append(f"{count} reminders late by more than {late.seconds} s "
+                        f"(the oldest due {oldest:%Y-%m-%d %H:%M}Z)")  # fmt: skip
+    return problems
 
 
 def feed_urls(book: FeedBook, base_url: str) -> list[tuple[str, str, str, str]]:

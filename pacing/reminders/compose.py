@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
+from dataclasses import replace
 from email.header import Header
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
@@ -20,6 +22,7 @@ from pacing.reminders.ledger import Row
 # Headlines (the Subject after the LEA's name). A plan (pacing's estimate) is never "due" or
 # "overdue"; CDE's dates say they are CDE's; assumed and district dates say so.
 DIGEST = "CIM week of {when}: {count} item(s) coming up"
+CATCH_UP = "Catch-up: {count} item(s) you were not reminded of on time"
 BEHIND_PLAN = "Behind plan: {title} (planned to finish {when})"
 TAGS = {"assumed": "assumed date", "lea": "district's date"}
 WAS = {  # (source, a window?) -> the words before a passed date
@@ -33,7 +36,7 @@ WAS = {  # (source, a window?) -> the words before a passed date
 
 
 def _date_words(e: Entry, when: str, inner: bool = False) -> str:
-    """"CDE deadline October 10, 2024", "plan: finish by ...", "due ... (assumed date)"
+    """ "CDE deadline October 10, 2024", "plan: finish by ...", "due ... (assumed date)"
     (`inner`: inside parentheses, "due ..., assumed date")."""
     window = e.kind == "window"
     if e.date_source == "planned":
@@ -50,6 +53,8 @@ def headline(kind: str, e: Entry | None, due: dt.date, count: int = 1) -> str:
     ...: CDE deadline October 10, 2024", "Overdue: ... (CDE deadline was October 10, 2024)",
     "Start now: ... (plan: finish by ...)", "Behind plan: ... (planned to finish ...)"."""
     when = long_date(due)
+    if kind == "catch-up":
+        return CATCH_UP.format(count=count)
     if kind == "digest" or e is None:
         return DIGEST.format(when=when, count=count)
     title = e.title
@@ -148,3 +153,14 @@ def compose(
     message.attach(MIMEText(text, "plain", "utf-8"))
     message.attach(MIMEText(html, "html", "utf-8"))
     return message
+
+
+def compose_catch_up(
+    rows: Sequence[Row], timeline: Timeline, sender: str, page_url: str | None, now: dt.datetime
+) -> MIMEMultipart:
+    """One email for one recipient's reminders that came due while no daemon ran: every item
+    listed once. Its Message-ID is the oldest row's (the carrier), so a resend after a kill is
+    recognised; the other rows are recorded as carried by it."""
+    items = tuple(dict.fromkeys(item for r in rows for item in r.items))
+    return compose(replace(rows[0], kind="catch-up", items=items, cc=()), timeline, sender,
+                   page_url, now)  # fmt: skip

@@ -1,21 +1,47 @@
-"""The durable reminder ledger: plan in, claim, send, record. A claim left by a killed process is
-taken again once its lease runs out; a reminder is sent once per key."""
+"""The durable reminder ledger: plan in, claim, send, record. Shared by any number of daemons.
+
+A claim records its claimant (`claimed_by`, the daemon instance) and a fencing token (`fence`,
+bumped by every claim of the row); outcomes are recorded only by the claim that is still held
+(UPDATE ... WHERE key AND claimed_by AND fence), so a daemon whose lease ran out (a pause, a
+slow batch) can neither record over another's claim nor, checking before each send, send it.
+A claim left by a killed process is taken again once its lease runs out; a reminder is sent
+once per key (at most the one in flight at a kill is sent again, with the same Message-ID).
+"""
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import logging
+import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 
-from pacing.adapters.state import State, reminder
+from pacing.adapters.state import State, instance, reminder
 from pacing.core.reminders import Reminder
 
-LEASE = dt.timedelta(minutes=2)
+log = logging.getLogger("pacing.reminders")
+LEASE = dt.timedelta(minutes=2)  # the default; PACING_LEASE_SECONDS sets it
 BACKFILL = dt.timedelta(days=7)
 LIVE = ("pending", "claimed")
+
+
+def lease_from_env() -> dt.timedelta:
+    text = os.environ.get("PACING_LEASE_SECONDS")
+    if not text:
+        return LEASE
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = 0.0
+    if seconds <= 0:
+        from pacing.core.errors import fail
+
+        raise fail("environment", "PACING_LEASE_SECONDS", f"{text!r} is not a positive number")
+    return dt.timedelta(seconds=seconds)
 
 
 def naive(moment: dt.datetime) -> dt.datetime:
@@ -40,6 +66,8 @@ class Row:
     status: str
     attempts: int
     last_error: str | None
+    claimed_by: str | None = None
+    fence: int | None = None
 
     @property
     def message_id(self) -> str:
@@ -48,7 +76,7 @@ class Row:
         ).message_id
 
 
-def _row(r: sa.Row[tuple[object, ...]]) -> Row:
+def _row(r: sa.Row[Any]) -> Row:
     m = r._mapping
     return Row(
         m["key"],
@@ -62,20 +90,38 @@ def _row(r: sa.Row[tuple[object, ...]]) -> Row:
         m["status"],
         m["attempts"],
         m["last_error"],
+        m["claimed_by"],
+        m["fence"],
     )
 
 
+def _insert(engine: sa.Engine, table: sa.Table) -> Any:
+    """INSERT for the engine's dialect (both offer ON CONFLICT)."""
+    if engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table)
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(table)
+
+
 class Ledger:
-    def __init__(self, state: State) -> None:
+    def __init__(self, state: State, lease: dt.timedelta | None = None) -> None:
         self.state = state
         self.engine = state.engine
+        self.lease = lease or lease_from_env()
         self._conn: sa.Connection | None = None
+
+    # ---------------------------------------------------------------- the plan
 
     def sync(self, lea: str, planned: Sequence[Reminder], now: dt.datetime) -> tuple[int, int]:
         """Make the LEA's live reminders match the plan: add new ones, move changed ones,
         cancel those no longer planned (done items, removed dates). Sent ones are never redone.
         Reminders first planned long after their instant (a new LEA, a new guide) are not
-        taken in: downtime catch-up is for reminders the ledger already held."""
+        taken in: downtime catch-up is for reminders the ledger already held. Safe to run by
+        several daemons at once: new rows go in with ON CONFLICT DO NOTHING, and changes touch
+        only rows still in the state they were read in."""
         wanted = {r.key: r for r in planned}
         added = cancelled = 0
         with self.engine.begin() as conn:
@@ -97,15 +143,16 @@ class Ledger:
                 if k not in known and naive(r.send_at) >= stale
             ]
             if fresh:
-                conn.execute(reminder.insert(), fresh)
-                added = len(fresh)
+                statement = _insert(self.engine, reminder).on_conflict_do_nothing(
+                    index_elements=[reminder.c.key]
+                )
+                added = conn.execute(statement, fresh).rowcount or 0
             for key, row in known.items():
                 plan = wanted.get(key)
+                same = (reminder.c.key == key) & (reminder.c.status == row.status)
                 if plan is None and row.status in ("pending", "failed"):
-                    conn.execute(
-                        reminder.update().where(reminder.c.key == key).values(status="cancelled")
-                    )
-                    cancelled += 1
+                    done = conn.execute(reminder.update().where(same).values(status="cancelled"))
+                    cancelled += done.rowcount
                 elif plan is not None and row.status in ("pending", "cancelled"):
                     values = _values(plan)
                     changed = (
@@ -118,7 +165,7 @@ class Ledger:
                     if changed:
                         conn.execute(
                             reminder.update()
-                            .where(reminder.c.key == key)
+                            .where(same)
                             .values(
                                 status="pending",
                                 send_at=values["send_at"],
@@ -129,41 +176,116 @@ class Ledger:
                         )
         return added, cancelled
 
+    # ---------------------------------------------------------------- claims
+
+    def _ready(self, at: dt.datetime) -> Any:
+        return (
+            (reminder.c.status == "pending")
+            & (reminder.c.send_at <= at)
+            & ((reminder.c.next_try.is_(None)) | (reminder.c.next_try <= at))
+        ) | ((reminder.c.status == "claimed") & (reminder.c.claimed_until <= at))
+
     def ready(self, now: dt.datetime, limit: int = 500) -> list[Row]:
         """Reminders whose instant has come (or whose claim's lease ran out), oldest first."""
-        at = naive(now)
         query = (
             sa.select(reminder)
-            .where(
-                (
-                    (reminder.c.status == "pending")
-                    & (reminder.c.send_at <= at)
-                    & ((reminder.c.next_try.is_(None)) | (reminder.c.next_try <= at))
-                )
-                | ((reminder.c.status == "claimed") & (reminder.c.claimed_until <= at))
-            )
+            .where(self._ready(naive(now)))
             .order_by(reminder.c.send_at, reminder.c.key)
             .limit(limit)
         )
         with self.engine.connect() as conn:
             return [_row(r) for r in conn.execute(query).all()]
 
-    def claim_batch(self, keys: Sequence[str], now: dt.datetime) -> set[str]:
-        """Claim many in one transaction; returns the keys this process now holds."""
+    def claim(
+        self, now: dt.datetime, owner: str, limit: int = 500, late: dt.timedelta | None = None
+    ) -> list[Row]:
+        """Claim up to `limit` ready reminders in one transaction: on PostgreSQL rows another
+        daemon is claiming are skipped (FOR UPDATE SKIP LOCKED); on SQLite the UPDATE is atomic
+        (one writer). Each claim records its owner and a new fence. Reminders late by more than
+        `late` come first, by recipient, with all of each recipient's late ones (one catch-up
+        email each); then the others, oldest first."""
+        at = naive(now)
+        order: list[Any] = [reminder.c.send_at, reminder.c.key]
+        if late is not None:
+            cutoff = naive(now - late)
+            was_late = reminder.c.send_at < cutoff
+            order = [sa.case((was_late, 0), else_=1), sa.case((was_late, reminder.c.lea)),
+                     sa.case((was_late, reminder.c.to_addr)), *order]  # fmt: skip
+        chosen = (
+            sa.select(reminder.c.key).where(self._ready(at)).order_by(*order).limit(limit)
+            .with_for_update(skip_locked=True)
+        )  # fmt: skip
+        with self.engine.begin() as conn:
+            rows = self._claim(conn, reminder.c.key.in_(chosen.scalar_subquery()), at, now, owner)
+            groups = {(r.lea, r.to) for r in rows if late is not None and naive(r.send_at) < cutoff}
+            if groups:
+                siblings = (
+                    sa.select(reminder.c.key).where(self._ready(at) & was_late)
+                    .where(sa.tuple_(reminder.c.lea, reminder.c.to_addr).in_(sorted(groups)))
+                    .with_for_update(skip_locked=True)
+                )  # fmt: skip
+                rows += self._claim(conn, reminder.c.key.in_(siblings.scalar_subquery()), at,
+                                    now, owner)  # fmt: skip
+        return sorted(rows, key=lambda r: (r.send_at, r.key))
+
+    def claim_batch(self, keys: Sequence[str], now: dt.datetime, owner: str = "") -> set[str]:
+        """Claim these keys (those still ready); returns the keys this process now holds."""
         if not keys:
             return set()
-        at = naive(now)
         with self.engine.begin() as conn:
-            rows = conn.execute(
-                reminder.update()
-                .where(reminder.c.key.in_(list(keys)))
-                .where((reminder.c.status == "pending")
-                       | ((reminder.c.status == "claimed") & (reminder.c.claimed_until <= at)))
-                .values(status="claimed", claimed_until=naive(now + LEASE),
-                        attempts=reminder.c.attempts + 1)
-                .returning(reminder.c.key)
-            ).all()  # fmt: skip
-        return {r.key for r in rows}
+            held = self._claim(conn, reminder.c.key.in_(list(keys)), naive(now), now, owner)
+        return {r.key for r in held}
+
+    def _claim(
+        self, conn: sa.Connection, which: Any, at: dt.datetime, now: dt.datetime, owner: str
+    ) -> list[Row]:
+        statement = (
+            reminder.update()
+            .where(which)
+            .where(self._ready(at))  # compare-and-set: still ready when the UPDATE runs
+            .values(status="claimed", claimed_until=naive(now + self.lease),
+                    attempts=reminder.c.attempts + 1, claimed_by=owner or None,
+                    fence=sa.func.coalesce(reminder.c.fence, 0) + 1)
+            .returning(*reminder.c)
+        )  # fmt: skip
+        return [_row(r) for r in conn.execute(statement).all()]
+
+    def _mine(self, row: Row) -> Any:
+        return (
+            (reminder.c.key == row.key)
+            & (reminder.c.status == "claimed")
+            & (reminder.c.claimed_by == row.claimed_by)
+            & (reminder.c.fence == row.fence)
+        )
+
+    def holds(self, row: Row, now: dt.datetime) -> bool:
+        """Whether this claim is still held, with its lease still running."""
+        mine = {"key": row.key, "by": row.claimed_by, "fence": row.fence}
+        if self._conn is not None:
+            until = self._conn.execute(_HOLDS, mine).scalar()
+            self._conn.commit()  # no snapshot kept open between sends
+        else:
+            with self.engine.connect() as conn:
+                until = conn.execute(_HOLDS, mine).scalar()
+        return until is not None and until > naive(now)
+
+    def renew(self, rows: Sequence[Row], now: dt.datetime) -> set[str]:
+        """Extend the lease of the claims still held; returns their keys (the others are lost)."""
+        wanted = {(r.key, r.fence) for r in rows}
+        if not wanted:
+            return set()
+        owner = next(iter(rows)).claimed_by if rows else None
+        statement = (
+            reminder.update()
+            .where(sa.tuple_(reminder.c.key, reminder.c.fence).in_(sorted(wanted)))
+            .where((reminder.c.status == "claimed") & (reminder.c.claimed_by == owner))
+            .values(claimed_until=naive(now + self.lease))
+            .returning(reminder.c.key)
+        )
+        with self.engine.begin() as conn:
+            return {r.key for r in conn.execute(statement).all()}
+
+    # ---------------------------------------------------------------- outcomes
 
     @contextlib.contextmanager
     def held(self) -> Iterator[None]:
@@ -175,30 +297,68 @@ class Ledger:
             finally:
                 self._conn = None
 
-    def _set(self, key: str, **values: object) -> None:
-        statement = reminder.update().where(reminder.c.key == key).values(**values)
+    def _set(self, row: Row | str, **values: object) -> bool:
+        """Record on a claim still held (a Row with its claimant and fence), or, given a bare
+        key (tools, tests), unconditionally. False: the claim was lost."""
+        if isinstance(row, Row) and row.fence is not None:
+            where = self._mine(row)
+        else:
+            where = reminder.c.key == (row.key if isinstance(row, Row) else row)
+        statement = reminder.update().where(where).values(**values)
         if self._conn is not None:
-            self._conn.execute(statement)
+            done = self._conn.execute(statement).rowcount
             self._conn.commit()  # each outcome is durable before the next email goes out
-            return
-        with self.engine.begin() as conn:
-            conn.execute(statement)
+        else:
+            with self.engine.begin() as conn:
+                done = conn.execute(statement).rowcount
+        return bool(done)
 
-    def sent(self, key: str, now: dt.datetime) -> None:
-        self._set(key, status="sent", sent_at=naive(now), claimed_until=None, last_error=None)
+    def sent(self, row: Row | str, now: dt.datetime) -> bool:
+        if isinstance(row, Row) and row.fence is not None and self._conn is not None:
+            # the hot path (one per email): a statement compiled once
+            mine = {"key": row.key, "by": row.claimed_by, "fence": row.fence, "at": naive(now)}
+            done = self._conn.execute(_SENT, mine).rowcount
+            self._conn.commit()
+            return bool(done)
+        return self._set(row, status="sent", sent_at=naive(now), claimed_until=None,
+                         last_error=None)  # fmt: skip
 
-    def retry(self, key: str, error: str, at: dt.datetime) -> None:
-        self._set(key, status="pending", next_try=naive(at), claimed_until=None, last_error=error)
+    def retry(self, row: Row | str, error: str, at: dt.datetime) -> bool:
+        return self._set(row, status="pending", next_try=naive(at), claimed_until=None,
+                         last_error=error)  # fmt: skip
 
-    def failed(self, key: str, error: str) -> None:
-        self._set(key, status="failed", claimed_until=None, last_error=error)
+    def failed(self, row: Row | str, error: str) -> bool:
+        return self._set(row, status="failed", claimed_until=None, last_error=error)
 
-    def release(self, key: str) -> None:
+    def release(self, row: Row | str) -> bool:
         """Give back a claim that was never sent (shutdown): the next run takes it at once."""
-        self._set(key, status="pending", claimed_until=None)
+        return self._set(row, status="pending", claimed_until=None)
 
-    def fold(self, key: str, why: str) -> None:
-        self._set(key, status="folded", claimed_until=None, last_error=why)
+    def fold(self, row: Row | str, why: str) -> bool:
+        return self._set(row, status="folded", claimed_until=None, last_error=why)
+
+    def sent_together(self, carrier: Row, folded: Sequence[Row], now: dt.datetime) -> bool:
+        """A catch-up email went out: its carrier row is sent, the rows it listed are folded
+        with the carrier's Message-ID, in one transaction, only if every claim is still held."""
+        why = f"caught up in {carrier.message_id}"
+        try:
+            with self.engine.begin() as conn:
+                done = conn.execute(
+                    reminder.update().where(self._mine(carrier)).values(
+                        status="sent", sent_at=naive(now), claimed_until=None, last_error=None)
+                ).rowcount  # fmt: skip
+                for row in folded:
+                    done += conn.execute(
+                        reminder.update().where(self._mine(row)).values(
+                            status="folded", claimed_until=None, last_error=why)
+                    ).rowcount  # fmt: skip
+                if done != 1 + len(folded):
+                    raise _Lost
+        except _Lost:
+            return False
+        return True
+
+    # ---------------------------------------------------------------- looking
 
     def next_instant(self) -> dt.datetime | None:
         """When the next reminder (or retry, or lease expiry) falls due."""
@@ -216,12 +376,69 @@ class Ledger:
         found = [aware(x) for x in (pending, lease) if x is not None]
         return min(found) if found else None
 
+    def late(
+        self, now: dt.datetime, leas: Sequence[str] | None = None
+    ) -> tuple[int, dt.datetime | None]:
+        """Reminders whose instant has passed and that are not sent: (count, oldest instant)."""
+        query = sa.select(sa.func.count(), sa.func.min(reminder.c.send_at)).where(
+            reminder.c.status.in_(LIVE) & (reminder.c.send_at <= naive(now))
+        )
+        if leas:
+            query = query.where(reminder.c.lea.in_(list(leas)))
+        with self.engine.connect() as conn:
+            count, oldest = conn.execute(query).one()
+        return int(count), aware(oldest) if oldest else None
+
     def rows(self, leas: Sequence[str] | None = None) -> list[Row]:
         query = sa.select(reminder).order_by(reminder.c.send_at, reminder.c.key)
         if leas:
             query = query.where(reminder.c.lea.in_(list(leas)))
         with self.engine.connect() as conn:
             return [_row(r) for r in conn.execute(query).all()]
+
+    # ---------------------------------------------------------------- instances
+
+    def beat(self, who: str, host: str, pid: int, started: dt.datetime, at: dt.datetime,
+             ok: bool, error: str | None = None) -> None:  # fmt: skip
+        """Upsert this daemon's liveness row: a loop iteration ran at `at` (ok or not)."""
+        values: dict[str, Any] = {"last_step_at": naive(at)}
+        values.update({"last_ok_at": naive(at), "last_error": None} if ok else
+                      {"last_error": error})  # fmt: skip
+        statement = _insert(self.engine, instance).values(
+            id=who, host=host, pid=pid, started_at=naive(started), **values
+        )
+        with self.engine.begin() as conn:
+            conn.execute(statement.on_conflict_do_update(index_elements=[instance.c.id],
+                                                         set_=values))  # fmt: skip
+
+    def instances(self) -> list[dict[str, Any]]:
+        query = sa.select(instance).order_by(instance.c.started_at)
+        with self.engine.connect() as conn:
+            found = [dict(r._mapping) for r in conn.execute(query).all()]
+        for r in found:
+            for name in ("started_at", "last_step_at", "last_ok_at"):
+                r[name] = aware(r[name]) if r[name] else None
+        return found
+
+    def last_seen(self) -> dt.datetime | None:
+        """The last successful step any daemon recorded (before this one started)."""
+        with self.engine.connect() as conn:
+            found = conn.execute(sa.select(sa.func.max(instance.c.last_ok_at))).scalar()
+        return aware(found) if found else None
+
+
+_CLAIM = "key = :key AND status = 'claimed' AND claimed_by = :by AND fence = :fence"
+_HOLDS = sa.text(f"SELECT claimed_until FROM reminder WHERE {_CLAIM}").columns(
+    claimed_until=sa.DateTime
+)
+_SENT = sa.text(
+    "UPDATE reminder SET status = 'sent', sent_at = :at, claimed_until = NULL, "
+    f"last_error = NULL WHERE {_CLAIM}"
+).bindparams(sa.bindparam("at", type_=sa.DateTime))
+
+
+class _Lost(Exception):
+    """A claim was taken over: roll the transaction back."""
 
 
 def _values(r: Reminder) -> dict[str, object]:

@@ -22,6 +22,7 @@ class Sender(Protocol):
 
     def describe(self) -> str: ...
 
+    # `stop()` is asked before each message, in order, once the previous one was reported.
     async def send(
         self, messages: Sequence[Message], report: Report, stop: Callable[[], bool]
     ) -> None: ...
@@ -117,7 +118,7 @@ class SmtpSender:
         client: aiosmtplib.SMTP | None = None
         for index, message in enumerate(messages):
             if stop():
-                return  # what was not sent stays claimed and is taken again after the lease
+                return  # what was not sent goes back to the ledger
             try:
                 if client is None or not client.is_connected:
                     client = await self._connect()  # type: ignore[assignment]
@@ -126,12 +127,29 @@ class SmtpSender:
             except (TimeoutError, aiosmtplib.SMTPException, OSError) as error:
                 outcome, text = classify(error)
                 report(index, outcome, text)
+                if unreachable(error):  # one stuck server costs one timeout, not one per message
+                    log.warning("SMTP server unreachable (%s): %d messages back to the ledger",
+                                text, len(messages) - index - 1)  # fmt: skip
+                    for rest in range(index + 1, len(messages)):
+                        report(rest, "retry", f"not attempted: {text}")
+                    await _close(client)
+                    return
                 if not isinstance(error, aiosmtplib.SMTPRecipientsRefused):
                     await _close(client)
                     client = None
                 continue
             report(index, "sent", "")
         await _close(client)
+
+
+def unreachable(error: BaseException) -> bool:
+    """A connection that timed out or was refused (not an answer from the server): the rest
+    of the batch would wait for the same timeout."""
+    import aiosmtplib
+
+    connect = (aiosmtplib.SMTPConnectError, aiosmtplib.SMTPConnectTimeoutError,
+               aiosmtplib.SMTPTimeoutError, aiosmtplib.SMTPReadTimeoutError)  # fmt: skip
+    return isinstance(error, (TimeoutError, ConnectionRefusedError, *connect))
 
 
 async def _close(client: object) -> None:
