@@ -8,19 +8,17 @@ import datetime as dt
 import os
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 import sqlalchemy as sa
+from pg import fresh_database
 
 from pacing.adapters.state import State
 from pacing.core.entry import DoneMark
 from pacing.core.errors import DataError
 
-PG = os.environ.get("PACING_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 CLI = [sys.executable, "-c", "from pacing.cli.main import main; main()"]
 SECRET = "ab" * 32
 
@@ -89,16 +87,8 @@ def assert_upgraded_with_nothing_lost(state: State) -> None:
 
 @pytest.fixture
 def pg_url() -> Iterator[str]:
-    """A fresh database of its own on the test PostgreSQL server (never skipped)."""
-    name = f"pacing_test_{uuid.uuid4().hex[:12]}"
-    admin = PG.replace("postgresql://", "postgresql://", 1)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield admin.rsplit("/", 1)[0] + "/" + name
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    with fresh_database() as url:
+        yield url
 
 
 def test_sqlite_store_from_0_1_upgrades_with_nothing_lost(tmp_path: Path, monkeypatch) -> None:

@@ -522,6 +522,8 @@ def serve(
 ) -> None:
     """Serve the folder's LEA feeds (and their pages) over HTTP, and send their reminders."""
     import asyncio
+    import contextlib
+    import signal
 
     import uvicorn
 
@@ -545,10 +547,18 @@ def serve(
         return f"{base}/feeds/{lea_id}/{book.token(lea_id)}/"
 
     daemon = _daemon((folder,), page)
+    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
 
     async def both() -> None:
+        def stop() -> None:  # SIGTERM/SIGINT: the feeds stop, the email in flight finishes
+            server.should_exit = True
+            daemon.request_stop()
+
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop)
         reminders = asyncio.create_task(daemon.run(signals=False))
-        await server.serve()  # until SIGTERM/SIGINT
+        await server.serve()
         daemon.request_stop()
         await reminders
 

@@ -38,3 +38,11 @@ def fail(file: str, field: str, message: str, line: int | None = None) -> DataEr
 def one_line(text: str) -> str:
     """Make hostile text safe for a one-line message: control characters become escapes."""
     return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+
+
+def brief(error: BaseException) -> str:
+    """An exception as one short log line: a database error's own first line, not the SQL
+    and the driver's advice."""
+    cause = getattr(error, "orig", None) or error
+    lines = str(cause).strip().splitlines() or [type(cause).__name__]
+    return one_line(lines[0])[:300]

@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from pacing.core.errors import one_line
+from pacing.core.errors import brief
 from pacing.feeds.book import ALL, BookEntry, FeedBook, Rendered
 
 log = logging.getLogger("pacing.feeds")
@@ -186,7 +186,7 @@ async def watch(book: FeedBook) -> None:
         try:
             await asyncio.to_thread(book.refresh)
         except Exception as e:  # a refresh must never take the last good feeds down
-            problem = one_line(str(e)).split(" [SQL")[0][:300]
+            problem = brief(e)
             if problem != failing:  # one line per change of state, not one a second
                 log.error("refresh failed, serving the last good feeds: %s", problem)
             failing = problem

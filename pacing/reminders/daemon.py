@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 
 from pacing.adapters.files import data_dir, load_guide, load_lea, profiles_in
 from pacing.adapters.state import State
-from pacing.core.errors import DataError, one_line
+from pacing.core.errors import DataError, brief
 from pacing.core.guide import Guide
 from pacing.core.reminders import plan
 from pacing.core.timeline import Timeline, expand
@@ -84,7 +84,7 @@ class Daemon:
         self.started = self.now()
         self.late = late_after()
         self.down_since: dt.datetime | None = None  # the last step any daemon ran before us
-        self._failing: str | None = None
+        self._failing: dict[str, str] = {}  # what is failing -> its error, logged once
 
     # ---------------------------------------------------------------- planning
 
@@ -263,7 +263,23 @@ class Daemon:
         try:
             self.ledger.beat(self.id, self.host, os.getpid(), self.started, self.now(), ok, error)
         except Exception as e:  # liveness must not take the loop down
-            log.warning("could not record the heartbeat: %s", one_line(str(e)))
+            self._trouble("recording the heartbeat", e)
+        else:
+            self._trouble("recording the heartbeat", None)
+
+    def _trouble(self, doing: str, error: BaseException | None) -> str | None:
+        """One log line when `doing` starts failing (or fails differently), one when it works
+        again: never a line per attempt."""
+        before = self._failing.pop(doing, None)
+        if error is None:
+            if before is not None:
+                log.info("%s works again", doing)
+            return None
+        said = brief(error)
+        if said != before:
+            log.error("%s failed, will try again: %s", doing, said)
+        self._failing[doing] = said
+        return said
 
     async def _guarded(self, at: dt.datetime | None) -> None:
         """One step, never fatal: a failure is one log line (per change) and a pause."""
@@ -274,16 +290,10 @@ class Daemon:
         try:
             report = await self.step()
         except Exception as e:
-            error = one_line(f"{type(e).__name__}: {e}")[:500]
-            if error != self._failing:
-                log.error("step failed, trying again in %g s: %s", PAUSE_AFTER_ERROR, error)
-            self._failing = error
-            self._beat(False, error)
+            self._beat(False, self._trouble("sending reminders", e))
             await self._nap(PAUSE_AFTER_ERROR)
             return
-        if self._failing:
-            log.info("steps work again")
-        self._failing = None
+        self._trouble("sending reminders", None)
         self._beat(True)
         if not report.claimed:  # another daemon is claiming what was due: look again soon
             await self._nap(1.0)
@@ -323,19 +333,21 @@ class Daemon:
 
     def _next_instant(self) -> dt.datetime | None:
         try:
-            return self.ledger.next_instant()
+            at = self.ledger.next_instant()
         except Exception as e:
-            self._beat(False, one_line(str(e))[:500])
-            log.error("cannot read the ledger: %s", one_line(str(e)))
+            self._beat(False, self._trouble("reading the ledger", e))
             return None
+        self._trouble("reading the ledger", None)
+        return at
 
     def _replan_guarded(self) -> None:
         try:
             self.replan()
-            self._beat(True)
         except Exception as e:
-            log.error("re-planning failed, keeping the current plan: %s", one_line(str(e)))
-            self._beat(False, one_line(str(e))[:500])
+            self._beat(False, self._trouble("re-planning", e))
+            return
+        self._trouble("re-planning", None)
+        self._beat(True)
 
     def request_stop(self) -> None:
         log.info("stopping: finishing the email in flight")
