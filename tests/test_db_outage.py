@@ -15,11 +15,10 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from smtpd import SmtpServer
 
 import pytest
-
 from pg import fresh_database
-from smtpd import SmtpServer
 
 ROOT = Path(__file__).resolve().parent.parent
 CLI = [sys.executable, "-c", "from pacing.cli.main import main; main()"]

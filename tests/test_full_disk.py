@@ -8,7 +8,6 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-
 from smtpd import SmtpServer
 
 ROOT = Path(__file__).resolve().parent.parent
