@@ -8,13 +8,17 @@ daemon at a later instant). A bad PACING_NOW is a one-line error.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from pacing.core.errors import fail
 
 _STARTED = time.monotonic()
+log = logging.getLogger("pacing.clock")
 
 
 def start_instant(text: str) -> float:
@@ -50,3 +54,44 @@ def now() -> dt.datetime:
 
 def today(timezone: str = "America/Los_Angeles") -> dt.date:
     return now().astimezone(ZoneInfo(timezone)).date()
+
+
+@dataclass
+class ClockGuard:
+    """The wall clock, checked against the monotonic clock between readings. A forward jump
+    (VM resume, NTP step) larger than `tolerance` is not believed until it has persisted for
+    `grace` of monotonic time: until then the clock reads as if it had not jumped, so nothing
+    falls "overdue" or is folded only by the jump. A backward jump is believed at once (it can
+    only delay) and reported to `on_back`, which re-plans what a believed forward jump folded."""
+
+    wall: Callable[[], dt.datetime] = now
+    monotonic: Callable[[], float] = time.monotonic
+    tolerance: dt.timedelta = dt.timedelta(minutes=2)
+    grace: dt.timedelta = dt.timedelta(minutes=10)
+    on_back: Callable[[dt.datetime], object] = lambda moment: None
+    _trusted: tuple[dt.datetime, float] | None = None  # the last believed (wall, monotonic)
+    _jump_since: float | None = None  # monotonic time a forward jump was first seen
+
+    def __call__(self) -> dt.datetime:
+        wall, mono = self.wall(), self.monotonic()
+        if self._trusted is None:
+            self._trusted = (wall, mono)
+            return wall
+        expected = self._trusted[0] + dt.timedelta(seconds=mono - self._trusted[1])
+        drift = wall - expected
+        if drift > self.tolerance:
+            if self._jump_since is None:
+                self._jump_since = mono
+                log.warning("the clock jumped forward %s: not believed for %s (until then "
+                            "the time is %s)", drift, self.grace, f"{expected:%Y-%m-%d %H:%M:%S}Z")  # fmt: skip
+            if mono - self._jump_since < self.grace.total_seconds():
+                return expected.replace(microsecond=0)
+            log.warning("the clock's forward jump persisted for %s: believed", self.grace)
+        elif drift < -self.tolerance:
+            log.warning("the clock jumped back %s: re-planning from %s", -drift,
+                        f"{wall:%Y-%m-%d %H:%M:%S}Z")  # fmt: skip
+            self.on_back(wall)
+        elif self._jump_since is not None:
+            log.info("the clock is back where it was expected: the jump is forgotten")
+        self._trusted, self._jump_since = (wall, mono), None
+        return wall

@@ -486,7 +486,7 @@ def _logs() -> None:
 def _daemon(sources: tuple[Path, ...], page_url: Any) -> Any:
     from pacing.adapters.state import State
     from pacing.adapters.statedir import state_dir
-    from pacing.clock import now
+    from pacing.clock import ClockGuard, now
     from pacing.reminders.daemon import Daemon
     from pacing.reminders.send import MaildirSender, SmtpConfig, SmtpSender
 
@@ -501,7 +501,10 @@ def _daemon(sources: tuple[Path, ...], page_url: Any) -> Any:
     now()  # a bad PACING_NOW is a one-line error here, not a traceback in the loop
     click.echo(f"pacing: reminders go to {sender.describe()}", err=True)
     kwargs = {"page_url": page_url} if page_url else {}
-    return Daemon(list(sources), State(), sender, now, **kwargs)
+    clock = ClockGuard(now)  # a clock jump is not believed at once (see ClockGuard)
+    daemon = Daemon(list(sources), State(), sender, clock, **kwargs)
+    clock.on_back = daemon.ledger.revive_folded
+    return daemon
 
 
 @cli.command()

@@ -38,6 +38,7 @@ MAX_ATTEMPTS = 20
 BATCH = 500
 LATE = dt.timedelta(minutes=15)  # PACING_LATE_SECONDS: late reminders (status, /healthz, catch-up)
 LATE_STEP = dt.timedelta(seconds=60)  # a step starting later than this after its instant is logged
+CLOCK_BEHIND = dt.timedelta(minutes=2)  # the clock behind the last recorded step: it went back
 PAUSE_AFTER_ERROR = 5.0  # seconds before the loop tries again after a failed step
 
 
@@ -315,6 +316,10 @@ class Daemon:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, self.request_stop)
         self.down_since = self.ledger.last_seen()
+        if self.down_since and self.now() < self.down_since - CLOCK_BEHIND:
+            log.warning("the clock (%s) is behind the last step recorded (%s): re-planning",
+                        f"{self.now():%Y-%m-%d %H:%M}Z", f"{self.down_since:%Y-%m-%d %H:%M}Z")  # fmt: skip
+            self.ledger.revive_folded(self.now())
         self.replan(force=True)
         self._beat(True)
         log.info("daemon %s running (lease %g s)", self.id, self.ledger.lease.total_seconds())

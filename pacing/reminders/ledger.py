@@ -420,6 +420,16 @@ class Ledger:
                 r[name] = aware(r[name]) if r[name] else None
         return found
 
+    def revive_folded(self, after: dt.datetime) -> int:
+        """The clock went back: reminders folded as past (whose instant is still ahead of
+        `after`) are pending again, to go out at their time."""
+        with self.engine.begin() as conn:
+            return conn.execute(
+                reminder.update()
+                .where(reminder.c.status == "folded", reminder.c.send_at > naive(after))
+                .values(status="pending", claimed_until=None, claimed_by=None, last_error=None)
+            ).rowcount
+
     def last_seen(self) -> dt.datetime | None:
         """The last successful step any daemon recorded (before this one started)."""
         with self.engine.connect() as conn:
