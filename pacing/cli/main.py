@@ -530,7 +530,7 @@ def serve(
 
     import uvicorn
 
-    from pacing.feeds.server import create_app
+    from pacing.feeds.server import create_app, uvicorn_options
 
     _accept_empty(accept_empty_ledger)
     _logs()
@@ -539,8 +539,8 @@ def serve(
     base = base_url or f"http://{host}:{port}"
     click.echo(f"pacing: serving {len(book.entries)} LEA feeds from {folder} on {base}")
     _print_urls(book, base)
-    app = create_app(book, base_url)
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
+    app = create_app(book, base)  # the page's URLs: never from a request's Host header
+    config = uvicorn.Config(app, host=host, port=port, **uvicorn_options())
     server = uvicorn.Server(config)
     if no_reminders:
         server.run()
@@ -622,11 +622,14 @@ def db() -> None:
 
 
 @db.command("upgrade")
-def db_upgrade() -> None:
+@click.option("--accept-empty-ledger", is_flag=True, help="Start a new ledger although the "
+              "state dir's is gone (reminders of the last week may be sent again).")  # fmt: skip
+def db_upgrade(accept_empty_ledger: bool) -> None:
     """Upgrade the schema to this release's (also done at every start, one instance at a
     time)."""
     from pacing.adapters.state import State
 
+    _accept_empty(accept_empty_ledger)
     state = State()
     now = state.schema_version()
     before = state.upgraded_from
