@@ -337,11 +337,13 @@ def to_ics(
     todo: bool = False,
 ) -> bytes:
     """One VCALENDAR, no METHOD; DTSTAMP and LAST-MODIFIED are each event's revision time."""
-    from icalendar import Alarm, Calendar, Event, Todo, vDuration
+    from icalendar import Alarm, Calendar, Event, Todo, vDuration, vText
     from icalendar.enums import TRANSP
 
     calendar = Calendar.new(name=name, prodid=PRODID, refresh_interval=REFRESH)
     calendar.pop("UID", None)  # new() invents a random one: output must be deterministic
+    for prop in ("NAME", "X-WR-CALNAME"):  # TEXT (RFC 7986): new() writes them unescaped
+        calendar[prop] = vText(name)
     calendar["REFRESH-INTERVAL"].params["VALUE"] = "DURATION"
     calendar.add("x-published-ttl", vDuration(REFRESH))
     for event in sorted(events, key=lambda ev: (_day(ev.start), ev.uid)):

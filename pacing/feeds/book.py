@@ -8,14 +8,20 @@ import gzip
 import hashlib
 import hmac
 import logging
-from collections.abc import Callable, Sequence
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from email.utils import format_datetime
+from functools import cache
 from pathlib import Path
+from typing import Generic, TypeVar
 
 from pacing.adapters.files import data_dir, load_guide, load_lea, profiles_in
 from pacing.adapters.state import State
-from pacing.core.errors import DataError, fail
+from pacing.core.entry import DoneMark
+from pacing.core.errors import DataError, brief, fail
 from pacing.core.guide import Guide
 from pacing.core.lea import Lea
 from pacing.core.timeline import Timeline, expand
@@ -23,9 +29,50 @@ from pacing.export.ics import FeedEvent, feed_events, revise, to_ics
 
 log = logging.getLogger("pacing.feeds")
 ALL = "_all"  # the aggregate feed's id: never a valid LEA slug
+MiB = 1024 * 1024
+FEED_CACHE_BYTES = 256 * MiB  # rendered feeds (plain and gzip) kept in memory, least recent out
+TOKEN_CACHE_BYTES = 4 * MiB  # expected tokens of known LEAs (never of ids that are not in the book)
+K = TypeVar("K")
+V = TypeVar("V")
 
 
-@dataclass(frozen=True)
+class ByteCache(Generic[K, V]):
+    """Least recently used values, bounded by the bytes they hold, not by their count; safe to
+    use from the event loop and the worker threads at once. A value larger than the whole
+    budget is not kept."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self._items: OrderedDict[K, tuple[V, int]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: K) -> V | None:
+        with self._lock:
+            found = self._items.get(key)
+            if found is None:
+                return None
+            self._items.move_to_end(key)
+            return found[0]
+
+    def put(self, key: K, value: V, size: int) -> None:
+        with self._lock:
+            old = self._items.pop(key, None)
+            if old is not None:
+                self.bytes -= old[1]
+            if size > self.max_bytes:
+                return
+            self._items[key] = (value, size)
+            self.bytes += size
+            while self.bytes > self.max_bytes:
+                _, (_, dropped) = self._items.popitem(last=False)
+                self.bytes -= dropped
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+@dataclass(frozen=True, eq=False)  # compared and hashed by identity: a render is one object
 class Rendered:
     body: bytes
     gzipped: bytes
@@ -43,17 +90,57 @@ class Rendered:
     def gz_etag(self) -> str:
         return self.etag[:-1] + '-gz"'
 
+    @property
+    def size(self) -> int:
+        return len(self.body) + len(self.gzipped) + 512
 
-@dataclass
+
+STARTED = Rendered(b"", b"", '""', dt.datetime.min.replace(tzinfo=dt.UTC), "")  # a render under way
+
+
+@dataclass(eq=False)
 class BookEntry:
-    """One LEA of the book: its last good profile and timeline; its feed, rendered on first
-    request and kept until the profile, a guide, a done mark or the date changes."""
+    """One LEA of the book: its last good profile and timeline (a new entry for every change of
+    the profile, a guide, a done mark or the date). Its feed is rendered on first request and
+    kept in the book's render cache for this entry."""
 
     path: Path
     stamp: tuple[float, int]
     lea: Lea
     timeline: Timeline
-    feed: Rendered | None = None
+
+
+def public_problem(path: Path, error: Exception) -> str:
+    """A profile's error as /healthz may show it (no token guards it): the file's name in its
+    folder and the fields at fault, never the rejected value, a key a user typed (it may be a
+    pasted secret) or an absolute path. The full error is in the log and in `pacing check`."""
+    if not isinstance(error, DataError):
+        return f"{path.name}: cannot be planned"
+    fields = dict.fromkeys(_schema_field(p.field) for p in error.problems)
+    shown = ", ".join(f for f in fields if f) or "not valid TOML or not readable"
+    return f"{path.name}: {shown}"
+
+
+def _schema_field(field: str) -> str:
+    """`overrides."<an item id>".due` -> `overrides.<key>.due`: only the schema's own names
+    and list positions are shown."""
+    parts = re.findall(r'\[\d+\]|"[^"]*"|[^.\["]+', field)
+    known = _field_names()
+    return ".".join(
+        p if p in known or re.fullmatch(r"\[\d+\]", p) else "<key>" for p in parts
+    ).replace(".[", "[")
+
+
+@cache
+def _field_names() -> frozenset[str]:
+    from pacing.core.guide import Guide
+
+    names: set[str] = set()
+    for model in (Lea, Guide):
+        schema = model.model_json_schema(by_alias=True)
+        for table in [schema, *schema.get("$defs", {}).values()]:
+            names.update(table.get("properties", {}))
+    return frozenset(names)
 
 
 class FeedBook:
@@ -72,12 +159,20 @@ class FeedBook:
         self.guide_dir = guide_dir or data_dir("guides")
         self.entries: dict[str, BookEntry] = {}
         self.errors: dict[str, str] = {}  # profile path -> its current error
+        # profile path -> what /healthz may say of it: the file's name and the fields, never a
+        # value or the folder's path
+        self.problems: dict[str, str] = {}
+        self._failed: dict[str, tuple[tuple[float, int], int]] = {}  # path -> stamp, guides
+        self._guide_version = 0
         self._guides: tuple[Guide, ...] = ()
         self._guide_stamp: tuple[tuple[str, float, int], ...] = ()
         self._today: dict[str, dt.date] = {}
-        self._aggregate: Rendered | None = None
+        self._aggregate: Rendered | None = None  # refresh sets None when an LEA changes
+        self._last_aggregate: Rendered | None = None  # served while a new one renders
         self._by_path: dict[str, str] = {}  # profile path -> LEA id
-        self._tokens: dict[str, list[bytes]] = {}
+        self._tokens: ByteCache[str, list[bytes]] = ByteCache(TOKEN_CACHE_BYTES)
+        self._renders: ByteCache[str, tuple[BookEntry, Rendered]] = ByteCache(FEED_CACHE_BYTES)
+        self._revising = threading.Lock()  # one read-revise-save of a calendar's revisions at once
         self._plan_counter = -1
 
     # -------------------------------------------------------------- tokens
@@ -88,12 +183,13 @@ class FeedBook:
 
     def token_ok(self, lea_id: str, token: str) -> bool:
         """Constant-time against every accepted secret (the current one and, while rotating,
-        the previous one)."""
+        the previous one). Only the tokens of LEAs in the book are kept: an unknown id is
+        looked up first and never cached (the same work and the same answer, no memory)."""
         expected = self._tokens.get(lea_id)
         if expected is None:
             expected = [self.token(lea_id, secret).encode() for secret in self.secrets]
-            if len(self._tokens) < 100_000:  # unknown ids cannot grow it without bound
-                self._tokens[lea_id] = expected
+            if lea_id == ALL or lea_id in self.entries:
+                self._tokens.put(lea_id, expected, 2 * len(lea_id) + 100 * len(expected) + 200)
         given = token.encode("utf-8", "replace")
         found = False
         for candidate in expected:
@@ -103,12 +199,19 @@ class FeedBook:
     # -------------------------------------------------------------- refresh
 
     def refresh(self) -> None:
-        """Pick up changed guides, profiles and dates; keep the last good feed on errors."""
+        """Pick up changed guides, profiles and dates; keep the last good feed on errors. Each
+        profile loads and plans on its own: a bad, vanishing or unreadable file is recorded
+        (log, `errors`, `problems`) and the others go on. Only the state store failing stops
+        a refresh (it is everyone's)."""
         guides_changed = self._load_guides()
         counter = self.state.plan_counter()  # `pacing done` / `undo` bump it
         guides_changed |= counter != self._plan_counter
         self._plan_counter = counter
-        paths = profiles_in(self.folder) if self.folder.exists() else []
+        try:
+            paths = profiles_in(self.folder) if self.folder.exists() else []
+        except OSError as e:  # the folder itself: keep every last good feed
+            log.error("cannot list %s, serving the last good feeds: %s", self.folder, brief(e))
+            return
         current = {str(p) for p in paths}
         for lea_id, entry in list(self.entries.items()):
             if str(entry.path) not in current:
@@ -116,12 +219,18 @@ class FeedBook:
                 self._by_path.pop(str(entry.path), None)
                 self._aggregate = None
         self.errors = {p: e for p, e in self.errors.items() if p in current}
+        self.problems = {p: e for p, e in self.problems.items() if p in current}
+        self._failed = {p: f for p, f in self._failed.items() if p in current}
         for path in paths:
             self._refresh_one(path, guides_changed)
 
     def _load_guides(self) -> bool:
-        files = sorted(self.guide_dir.glob("*.toml"))
-        stamp = tuple((str(p), *self._stat(p)) for p in files)
+        try:
+            files = profiles_in(self.guide_dir)  # regular *.toml files, no editor locks
+            stamp = tuple((str(p), *self._stat(p)) for p in files)
+        except OSError as e:  # a guide vanished while looking: the next look sees
+            log.error("cannot read the guides, keeping the last good ones: %s", brief(e))
+            return False
         if stamp == self._guide_stamp:
             return False
         try:
@@ -131,6 +240,7 @@ class FeedBook:
             self._guide_stamp = stamp
             return False
         self._guides, self._guide_stamp = guides, stamp
+        self._guide_version += 1
         return True
 
     @staticmethod
@@ -140,66 +250,122 @@ class FeedBook:
 
     def _refresh_one(self, path: Path, guides_changed: bool) -> None:
         old = self.entries.get(self._by_path.get(str(path), ""))
-        stamp = self._stat(path)
+        try:
+            stamp = self._stat(path)
+        except OSError:  # gone since the listing: the next refresh forgets it
+            return
         if old and not guides_changed and old.stamp == stamp and not self._new_day(old.lea):
             return
+        if not guides_changed and self._failed.get(str(path)) == (stamp, self._guide_version):
+            return  # failed as it is: not read again until it (or a guide) changes
         try:
             lea = load_lea(path, self._guides)
             if lea.id in self.entries and self.entries[lea.id].path != path:
                 raise fail(str(path), "id", f"{lea.id!r} is also the id of another profile")
-        except DataError as e:
-            if str(path) not in self.errors:
-                log.error("profile error, serving its last good feed: %s", e)
-            self.errors[str(path)] = str(e)
+        except Exception as e:  # load_lea maps content to DataError; anything else, the same
+            self._failure(path, stamp, e)
+            return
+        marks = self.state.done_marks(lea.id)  # the state store failing fails the refresh
+        try:
+            entry = self._expand(path, stamp, lea, marks)
+        except Exception as e:  # planning this profile failed: the others go on
+            self._failure(path, stamp, e)
             return
         self.errors.pop(str(path), None)
+        self.problems.pop(str(path), None)
+        self._failed.pop(str(path), None)
         if old and old.lea.id != lea.id:
             del self.entries[old.lea.id]
-        self.entries[lea.id] = self._expand(path, stamp, lea)
+        self.entries[lea.id] = entry
         self._by_path[str(path)] = lea.id
         self._aggregate = None
-        log.info("planned %s (%d items)", lea.id, len(self.entries[lea.id].timeline.items))
+        log.info("planned %s (%d items)", lea.id, len(entry.timeline.items))
+
+    def _failure(self, path: Path, stamp: tuple[float, int], error: Exception) -> None:
+        """Record a profile's failure: in full for the log and `errors` (as `pacing check`
+        says it), by file name and field only for `problems` (what /healthz shows)."""
+        if isinstance(error, DataError):
+            message = str(error)
+        else:
+            message = f"{path}: cannot be planned: {type(error).__name__}: {brief(error)}"
+        if self.errors.get(str(path)) != message:
+            log.error("profile error, serving its last good feed: %s", message)
+        self.errors[str(path)] = message
+        self.problems[str(path)] = public_problem(path, error)
+        self._failed[str(path)] = (stamp, self._guide_version)
 
     def _new_day(self, lea: Lea) -> bool:
         from zoneinfo import ZoneInfo
 
         return self.now().astimezone(ZoneInfo(lea.timezone)).date() != self._today.get(lea.id)
 
-    def _expand(self, path: Path, stamp: tuple[float, int], lea: Lea) -> BookEntry:
+    def _expand(
+        self, path: Path, stamp: tuple[float, int], lea: Lea, marks: Mapping[str, DoneMark]
+    ) -> BookEntry:
         from zoneinfo import ZoneInfo
 
         today = self.now().astimezone(ZoneInfo(lea.timezone)).date()
+        timeline = expand(self._guides, lea, today, marks)
         self._today[lea.id] = today
-        timeline = expand(self._guides, lea, today, self.state.done_marks(lea.id))
         return BookEntry(path, stamp, lea, timeline)
 
+    # -------------------------------------------------------------- rendering
+    # feed() and aggregate() render (slow: planning's output to iCalendar, revisions in the
+    # state store): the server calls them on its worker threads, never on the event loop.
+    # latest_feed() and latest_aggregate() only look (fast): the newest render and whether it
+    # is current.
+
+    def latest_feed(self, entry: BookEntry) -> tuple[Rendered | None, bool]:
+        """The LEA's newest render still in the cache, and whether it is of this entry."""
+        found = self._renders.get(entry.lea.id)
+        if found is None:
+            return None, False
+        return found[1], found[0] is entry
+
     def feed(self, entry: BookEntry) -> Rendered:
-        """The LEA's calendar, rendered once per change."""
-        if entry.feed is None:
-            events = feed_events(entry.timeline)
-            entry.feed = self._feed(f"CIM: {entry.lea.name}", entry.lea.id, events, self.now())
-        return entry.feed
+        """The LEA's calendar, rendered once per change (kept while the render cache, bounded
+        in bytes, has room for it: a re-render gives the same bytes and ETag)."""
+        found, current = self.latest_feed(entry)
+        if found is not None and current:
+            return found
+        events = feed_events(entry.timeline)
+        rendered = self._feed(f"CIM: {entry.lea.name}", entry.lea.id, events, self.now())
+        self._renders.put(entry.lea.id, (entry, rendered), rendered.size)
+        return rendered
 
     def _feed(
         self, name: str, calendar_id: str, events: Sequence[FeedEvent], now: dt.datetime
     ) -> Rendered:
-        previous = self.state.revisions(calendar_id)
-        revisions = revise(previous, events, now)
-        self.state.save_revisions(calendar_id, revisions, previous)
+        with self._revising:
+            previous = self.state.revisions(calendar_id)
+            revisions = revise(previous, events, now)
+            self.state.save_revisions(calendar_id, revisions, previous)
         body = to_ics(name, calendar_id, events, revisions)
         last = max((r.modified for r in revisions.values()), default=now)
         return Rendered.of(body, last)
 
+    def latest_aggregate(self) -> tuple[Rendered | None, bool]:
+        """The newest aggregate render, and whether no LEA changed since."""
+        current = self._aggregate
+        if current is not None and current is not STARTED:
+            return current, True
+        return self._last_aggregate, False
+
     def aggregate(self) -> Rendered:
         """One calendar for the whole folder (a SELPA's or consultant's caseload)."""
-        if self._aggregate is None:
-            events = [
-                ev
-                for lea_id in sorted(self.entries)
-                for ev in feed_events(self.entries[lea_id].timeline, prefix=True)
-            ]
-            title = f"CIM: {self.folder.resolve().name} ({len(self.entries)} LEAs)"
-            self._aggregate = self._feed(
-                title, f"{ALL}-{self.folder.resolve().name}", events, self.now()
-            )
-        return self._aggregate
+        found, current = self.latest_aggregate()
+        if found is not None and current:
+            return found
+        self._aggregate = STARTED  # a refresh during the render sets None: then it is not kept
+        entries = dict(self.entries)  # the refresh thread may change the book meanwhile
+        events = [
+            ev
+            for lea_id in sorted(entries)
+            for ev in feed_events(entries[lea_id].timeline, prefix=True)
+        ]
+        title = f"CIM: {self.folder.resolve().name} ({len(entries)} LEAs)"
+        rendered = self._feed(title, f"{ALL}-{self.folder.resolve().name}", events, self.now())
+        if self._aggregate is STARTED:
+            self._aggregate = rendered
+        self._last_aggregate = rendered
+        return rendered

@@ -3,36 +3,56 @@ aggregate feeds for the folder, /healthz. Tokens are per-LEA secrets; a wrong on
 
 The .ics route is answered in front of Starlette with headers built once per rendered feed
 (calendar clients poll it; everything else goes through Starlette). The disk is looked at by a
-background task, once a second, never on a request."""
+background task, once a second, never on a request.
+
+The server protects itself: the event loop only ever answers from memory. Rendering (feeds,
+pages, the aggregate) runs on a small pool of worker threads, one render per feed or page at a
+time, and planning on a thread of its own; while a changed feed re-renders, a request waits
+for it at most STALE_AFTER seconds and then gets the previous render. An LEA is looked up before
+anything about it is cached, caches are bounded in bytes, and the HTTP protocol refuses request
+heads over MAX_HEAD bytes (431) and closes connections that take longer than READ_TIMEOUT to
+send a request (408)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+import os
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, MutableMapping
+from concurrent.futures import ThreadPoolExecutor
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from pacing.core.errors import brief
-from pacing.feeds.book import ALL, BookEntry, FeedBook, Rendered
+from pacing.feeds.book import ALL, BookEntry, ByteCache, FeedBook, MiB, Rendered
 
 log = logging.getLogger("pacing.feeds")
 CHECK_EVERY = 1.0  # seconds between looks at the disk for changed profiles and guides
+WORKERS = min(4, os.cpu_count() or 1)  # render threads (the event loop keeps the GIL's share)
+STALE_AFTER = 5.0  # seconds a request waits for a re-render when an older render exists
+PAGE_CACHE_BYTES = 64 * MiB  # rendered pages (plain and gzip), least recent out
+MAX_HEAD = 32 * 1024  # bytes of request line and headers; more is 431
+READ_TIMEOUT = 10.0  # seconds to send a whole request (line, headers, body); then 408 and close
+KEEP_ALIVE = 5  # seconds an idle keep-alive connection stays open
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 EMPTY: Message = {"type": "http.response.body", "body": b""}
+T = TypeVar("T")
 
 
-def not_modified(feed: Rendered, if_none_match: str | None, if_modified_since: str | None) -> bool:
+def not_modified(
+    feed: Rendered | Prepared, if_none_match: str | None, if_modified_since: str | None
+) -> bool:
     """RFC 9110: If-None-Match wins; If-Modified-Since only when there is no If-None-Match."""
     if if_none_match is not None:
         offered = {t.strip().removeprefix("W/") for t in if_none_match.split(",")}
@@ -47,23 +67,49 @@ def not_modified(feed: Rendered, if_none_match: str | None, if_modified_since: s
     return False
 
 
-class Prepared:
-    """The ASGI start messages of one rendered feed (plain and gzip; 200 and 304)."""
+def wants_gzip(accept_encoding: bytes | None) -> bool:
+    """RFC 9110 12.5.3: gzip (or x-gzip) with a q above 0, or `*` above 0 when gzip is not
+    named; `gzip;q=0` refuses it."""
+    if not accept_encoding:
+        return False
+    star = False
+    for part in accept_encoding.lower().split(b","):
+        coding, _, params = part.partition(b";")
+        q = 1.0
+        for param in params.split(b";"):
+            key, _, value = param.partition(b"=")
+            if key.strip() == b"q":
+                try:
+                    q = float(value.strip())
+                except ValueError:
+                    q = 0.0
+        coding = coding.strip()
+        if coding in (b"gzip", b"x-gzip"):
+            return q > 0
+        if coding == b"*":
+            star = q > 0
+    return star
 
-    def __init__(self, feed: Rendered) -> None:
-        self.feed = feed
+
+class Prepared:
+    """The ASGI start messages of one render (plain and gzip; 200 and 304). It holds the
+    render's bytes and validators, not the render itself (so a feed's is dropped with it)."""
+
+    def __init__(self, feed: Rendered, content_type: bytes, cache_control: bytes) -> None:
+        self.etag, self.gz_etag = feed.etag, feed.gz_etag
+        self.last_modified = feed.last_modified
         self.starts: dict[bool, tuple[Message, Message, Message]] = {}
         for gz in (False, True):
             common = [
                 (b"etag", (feed.gz_etag if gz else feed.etag).encode()),
                 (b"last-modified", feed.http_date.encode()),
-                (b"cache-control", b"private, max-age=3600"),
+                (b"cache-control", cache_control),
                 (b"vary", b"Accept-Encoding"),
             ]
             body = feed.gzipped if gz else feed.body
             full = [
                 *common,
-                (b"content-type", b"text/calendar; charset=utf-8"),
+                (b"content-type", content_type),
                 (b"content-length", str(len(body)).encode()),
                 *([(b"content-encoding", b"gzip")] if gz else []),
             ]
@@ -72,62 +118,162 @@ class Prepared:
                 {"type": "http.response.start", "status": 304, "headers": common},
                 {"type": "http.response.body", "body": body},
             )
+        self.size = len(feed.body) + len(feed.gzipped) + 2048
 
-
-def create_app(book: FeedBook, base_url: str | None = None) -> ASGIApp:
-    prepared: dict[str, Prepared] = {}
-
-    def rendered(lea_id: str, token: str) -> Rendered | None:
-        if not book.token_ok(lea_id, token):
-            return None
-        if lea_id == ALL:
-            return book.aggregate()
-        entry = book.entries.get(lea_id)
-        return book.feed(entry) if entry else None
-
-    async def not_found(scope: Scope, receive: Receive, send: Send) -> None:
-        await Response("Not found\n", status_code=404, media_type="text/plain")(
-            scope, receive, send
-        )
-
-    async def feed_route(
-        scope: Scope, receive: Receive, send: Send, lea_id: str, token: str
-    ) -> None:
-        feed = rendered(lea_id, token)
-        if feed is None:
-            await not_found(scope, receive, send)
-            return
-        ready = prepared.get(lea_id)
-        if ready is None or ready.feed is not feed:
-            ready = prepared[lea_id] = Prepared(feed)
+    async def respond(self, scope: Scope, send: Send) -> None:
         inm = ims = None
-        gz = False
+        accept: list[bytes] = []
         for key, value in scope["headers"]:
             if key == b"if-none-match":
                 inm = value.decode("latin-1")
             elif key == b"if-modified-since":
                 ims = value.decode("latin-1")
             elif key == b"accept-encoding":
-                gz = b"gzip" in value
-        ok, unchanged, body = ready.starts[gz]
-        if not_modified(feed, inm, ims):
+                accept.append(value)
+        ok, unchanged, body = self.starts[wants_gzip(b",".join(accept))]
+        if not_modified(self, inm, ims):
             await send(unchanged)
             await send(EMPTY)
         else:
             await send(ok)
             await send(EMPTY if scope["method"] == "HEAD" else body)
 
-    async def page(request: Request) -> Response:
-        lea_id, token = request.path_params["lea"], request.path_params["token"]
-        entry: BookEntry | None = book.entries.get(lea_id)
-        if entry is None or not book.token_ok(lea_id, token):
-            return Response("Not found\n", status_code=404, media_type="text/plain")
+
+class Workers:
+    """A bounded pool of render threads with one job per key at a time: concurrent requests
+    for the same feed or page wait for the same render."""
+
+    def __init__(self, workers: int = WORKERS) -> None:
+        self.pool = ThreadPoolExecutor(workers, thread_name_prefix="pacing-render")
+        self.jobs: dict[Hashable, asyncio.Future[Any]] = {}
+
+    def start(self, key: Hashable, job: Callable[[], T]) -> asyncio.Future[T]:
+        running = self.jobs.get(key)
+        if running is None:
+            running = asyncio.get_running_loop().run_in_executor(self.pool, job)
+            self.jobs[key] = running
+
+            def done(f: asyncio.Future[Any]) -> None:
+                if self.jobs.get(key) is f:
+                    del self.jobs[key]
+                if not f.cancelled() and f.exception() is not None:
+                    log.error("render failed: %s", brief(f.exception()))  # type: ignore[arg-type]
+
+            running.add_done_callback(done)
+        return running
+
+    async def latest(
+        self, key: Hashable, found: T | None, current: bool, job: Callable[[], T]
+    ) -> T | None:
+        """`found` when it is current; else the new render, or `found` again when the render
+        takes longer than STALE_AFTER or fails (None when there is nothing to serve)."""
+        if found is not None and current:
+            return found
+        running = self.start(key, job)
+        try:
+            if found is None:
+                return await asyncio.shield(running)
+            return await asyncio.wait_for(asyncio.shield(running), STALE_AFTER)
+        except TimeoutError:
+            return found
+        except Exception:  # logged once by the job; the last good render is still good
+            return found
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+
+def create_app(book: FeedBook, base_url: str | None = None) -> ASGIApp:
+    """`base_url`: the public root of the URLs on the pages (`--base-url`, else `http://host:port`
+    as configured); without it, the address the server listens on, never the Host header."""
+    workers = Workers()
+    feeds: weakref.WeakKeyDictionary[Rendered, Prepared] = weakref.WeakKeyDictionary()
+    pages: ByteCache[tuple[str, str], tuple[BookEntry, Prepared]] = ByteCache(PAGE_CACHE_BYTES)
+    plain_404 = Response("Not found\n", status_code=404, media_type="text/plain")
+
+    def root(scope: Scope) -> str:
+        if base_url:
+            return base_url.rstrip("/")
+        host, port = scope.get("server") or ("127.0.0.1", 80)
+        return f"http://{f'[{host}]' if ':' in host else host}:{port}"
+
+    def known(lea_id: str, token: str) -> BookEntry | None:
+        """The LEA's entry when the token is right; looked up before anything is cached."""
+        entry = book.entries.get(lea_id)
+        ok = book.token_ok(lea_id, token)  # computed for unknown ids too: the same 404
+        return entry if entry is not None and ok else None
+
+    async def not_found(scope: Scope, receive: Receive, send: Send) -> None:
+        await plain_404(scope, receive, send)
+
+    async def unavailable(scope: Scope, receive: Receive, send: Send) -> None:
+        await Response("Not available yet, try again\n", status_code=503,
+                       media_type="text/plain", headers={"retry-after": "5"})(
+            scope, receive, send)  # fmt: skip
+
+    async def feed_route(
+        scope: Scope, receive: Receive, send: Send, lea_id: str, token: str
+    ) -> None:
+        feed: Rendered | None
+        if lea_id == ALL:
+            if not book.token_ok(ALL, token):
+                await not_found(scope, receive, send)
+                return
+            found, current = book.latest_aggregate()
+            feed = await workers.latest(ALL, found, current, book.aggregate)
+        else:
+            entry = known(lea_id, token)
+            if entry is None:
+                await not_found(scope, receive, send)
+                return
+            found, current = book.latest_feed(entry)
+            feed = await workers.latest(("feed", lea_id), found, current,
+                                        lambda: book.feed(entry))  # fmt: skip
+        if feed is None:
+            await unavailable(scope, receive, send)
+            return
+        ready = feeds.get(feed)
+        if ready is None:
+            ready = feeds[feed] = Prepared(
+                feed, b"text/calendar; charset=utf-8", b"private, max-age=3600"
+            )
+        await ready.respond(scope, send)
+
+    def render_page(entry: BookEntry, lea_id: str, token: str, home: str) -> Prepared:
         from pacing.export.checklist import render_feed_page
 
-        root = base_url or str(request.base_url).rstrip("/")
-        url = f"{root}/feeds/{lea_id}/{token}.ics"
+        url = f"{home}/feeds/{lea_id}/{token}.ics"
         webcal = "webcal://" + url.split("://", 1)[1]
-        return HTMLResponse(render_feed_page(entry.timeline, url, webcal))
+        html = render_feed_page(entry.timeline, url, webcal).encode()
+        ready = Prepared(Rendered.of(html, book.now()), b"text/html; charset=utf-8",
+                         b"private, no-cache")  # fmt: skip
+        pages.put((lea_id, token), (entry, ready), ready.size)
+        return ready
+
+    async def page_route(
+        scope: Scope, receive: Receive, send: Send, lea_id: str, token: str
+    ) -> None:
+        entry = known(lea_id, token)
+        if entry is None:
+            await not_found(scope, receive, send)
+            return
+        cached = pages.get((lea_id, token))
+        found, current = (cached[1], cached[0] is entry) if cached else (None, False)
+        home = root(scope)
+        ready = await workers.latest(("page", lea_id, token), found, current,
+                                     lambda: render_page(entry, lea_id, token, home))  # fmt: skip
+        if ready is None:
+            await unavailable(scope, receive, send)
+            return
+        await ready.respond(scope, send)
+
+    async def to_page(scope: Scope, receive: Receive, send: Send, lea_id: str, token: str) -> None:
+        """The page's URL without its trailing slash: a redirect (for a right token only)."""
+        if known(lea_id, token) is None:
+            await not_found(scope, receive, send)
+            return
+        page = f"{root(scope)}/feeds/{lea_id}/{token}/"
+        await RedirectResponse(page, 301)(scope, receive, send)
 
     async def healthz(request: Request) -> Response:
         try:
@@ -136,23 +282,26 @@ def create_app(book: FeedBook, base_url: str | None = None) -> ASGIApp:
             problems = [f"state db unreachable: {type(e).__name__}"]
         if not book.entries:
             problems.insert(0, "no feeds")
+        # a served file that is not valid: its name in the folder and the fields, never the
+        # rejected value or a path (the full error is in the log and in `pacing check`)
+        problems += [f"profile not valid: {p}" for _, p in sorted(book.problems.items())]
         if problems:
             return Response("\n".join(problems) + "\n", status_code=503, media_type="text/plain")
-        body = {"status": "ok", "feeds": len(book.entries), "errors": book.errors}
+        body = {"status": "ok", "feeds": len(book.entries)}
         return JSONResponse(body)
 
     async def fallback(request: Request) -> Response:
-        return Response("Not found\n", status_code=404, media_type="text/plain")
+        return plain_404
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         watcher = asyncio.create_task(watch(book))
         yield
         watcher.cancel()
+        workers.close()
 
     slow = Starlette(
         routes=[
-            Route("/feeds/{lea}/{token}/", page, methods=["GET", "HEAD"]),
             Route("/healthz", healthz, methods=["GET", "HEAD"]),
             Route("/{path:path}", fallback, methods=["GET", "HEAD", "POST"]),
         ],
@@ -165,13 +314,16 @@ def create_app(book: FeedBook, base_url: str | None = None) -> ASGIApp:
             scope["type"] == "http"
             and scope["method"] in ("GET", "HEAD")
             and path.startswith("/feeds/")
-            and path.endswith(".ics")
         ):
-            parts = path[len("/feeds/") : -len(".ics")].split("/")
-            if len(parts) == 2:
-                await feed_route(scope, receive, send, parts[0], parts[1])
-                return
-            await not_found(scope, receive, send)
+            parts = path[len("/feeds/") :].split("/")
+            if len(parts) == 2 and parts[1].endswith(".ics"):
+                await feed_route(scope, receive, send, parts[0], parts[1][: -len(".ics")])
+            elif len(parts) == 3 and parts[2] == "":
+                await page_route(scope, receive, send, parts[0], parts[1])
+            elif len(parts) == 2:
+                await to_page(scope, receive, send, parts[0], parts[1])
+            else:
+                await not_found(scope, receive, send)
             return
         await slow(scope, receive, send)
 
@@ -179,21 +331,116 @@ def create_app(book: FeedBook, base_url: str | None = None) -> ASGIApp:
 
 
 async def watch(book: FeedBook) -> None:
-    """Pick up edited profiles and guides, done marks and the date, off the request path."""
+    """Pick up edited profiles and guides, done marks and the date, off the request path (on a
+    thread of its own: planning never waits for renders, nor renders and /healthz for it)."""
     failing: str | None = None
-    while True:
-        await asyncio.sleep(CHECK_EVERY)
-        try:
-            await asyncio.to_thread(book.refresh)
-        except Exception as e:  # a refresh must never take the last good feeds down
-            problem = brief(e)
-            if problem != failing:  # one line per change of state, not one a second
-                log.error("refresh failed, serving the last good feeds: %s", problem)
-            failing = problem
-            continue
-        if failing:
-            log.info("refresh works again")
-        failing = None
+    planner = ThreadPoolExecutor(1, thread_name_prefix="pacing-plan")
+    loop = asyncio.get_running_loop()
+    try:
+        while True:
+            await asyncio.sleep(CHECK_EVERY)
+            try:
+                await loop.run_in_executor(planner, book.refresh)
+            except Exception as e:  # a refresh must never take the last good feeds down
+                problem = brief(e)
+                if problem != failing:  # one line per change of state, not one a second
+                    log.error("refresh failed, serving the last good feeds: %s", problem)
+                failing = problem
+                continue
+            if failing:
+                log.info("refresh works again")
+            failing = None
+    finally:
+        planner.shutdown(wait=False)
+
+
+def protocol() -> type[asyncio.Protocol] | str:
+    """uvicorn's httptools protocol with the limits uvicorn has no setting for: a request
+    head (line and headers) over MAX_HEAD bytes is refused with 431, and a request not received
+    whole within READ_TIMEOUT of its first byte (or of the connection, for the first) gets 408
+    and the connection is closed (slowloris). Without httptools: h11, whose
+    h11_max_incomplete_event_size bounds the head (the keep-alive timeout still applies)."""
+    try:
+        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+    except ImportError:
+        return "h11"
+
+    class Guarded(HttpToolsProtocol):
+        _timer: asyncio.TimerHandle | None = None
+        _head = 0  # bytes of the request head received so far
+        _in_body = False
+
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            super().connection_made(transport)  # type: ignore[arg-type]
+            self._timer = self.loop.call_later(READ_TIMEOUT, self._too_slow)
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._stop()
+            super().connection_lost(exc)
+
+        def data_received(self, data: bytes) -> None:
+            if self.transport.is_closing():
+                return
+            if self._timer is None:
+                self._timer = self.loop.call_later(READ_TIMEOUT, self._too_slow)
+            if not self._in_body:
+                self._head += len(data)
+                if self._head > MAX_HEAD:
+                    self._refuse(431, b"Request Header Fields Too Large")
+                    return
+            super().data_received(data)
+
+        def on_headers_complete(self) -> None:
+            self._in_body, self._head = True, 0
+            super().on_headers_complete()
+
+        def on_message_complete(self) -> None:
+            self._in_body = False
+            self._stop()
+            super().on_message_complete()
+
+        def _stop(self) -> None:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+
+        def _too_slow(self) -> None:
+            self._timer = None
+            if self._head and not self._in_body:
+                self._refuse(408, b"Request Timeout")
+            elif not self.transport.is_closing():
+                self.transport.close()
+
+        def _refuse(self, status: int, reason: bytes) -> None:
+            """Answer and close; only close while a response is being written."""
+            self._stop()
+            if self.transport.is_closing():
+                return
+            if self.cycle is not None and not self.cycle.response_complete:
+                self.transport.close()
+                return
+            body = reason + b"\n"
+            self.transport.write(
+                b"HTTP/1.1 %d %s\r\ncontent-type: text/plain; charset=utf-8\r\n"
+                b"content-length: %d\r\nconnection: close\r\n\r\n%s"
+                % (status, reason, len(body), body)
+            )
+            self.transport.close()
+
+    return Guarded
+
+
+def uvicorn_options() -> dict[str, Any]:
+    """uvicorn.Config's settings for `serve`: the guarded protocol, the head limit (h11 too),
+    the keep-alive timeout, no WebSockets."""
+    return {
+        "http": protocol(),
+        "h11_max_incomplete_event_size": MAX_HEAD,
+        "timeout_keep_alive": KEEP_ALIVE,
+        "ws": "none",
+        "lifespan": "on",
+        "log_level": "warning",
+    }
 
 
 def reminder_problems(book: FeedBook) -> list[str]:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import replace
-from email.header import Header
+from email.headerregistry import HeaderRegistry
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
+from email.policy import SMTP
 from email.utils import format_datetime
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
 from pacing.core.dates import long_date
 from pacing.core.entry import STATUS_NAMES, Entry, source_sentence
@@ -125,10 +126,46 @@ def _dated(e: Entry) -> str:
     return dated(e, long_date, colon=True)
 
 
-def _header(value: str) -> str:
-    """One line always (control characters escaped); RFC 2047-encoded when not ASCII."""
+# Header values are folded as text (never parsed as addresses or ids), the way email.policy does.
+_FOLDING = SMTP.clone(header_factory=HeaderRegistry(use_default_map=False))
+# An ASCII value is left as it is (compat32 folds it at spaces) unless a word in it would make a
+# line longer than SMTP's 998 bytes: a long unbroken LEA name would fail every reminder at SMTP.
+_LONGEST_WORD = 900
+
+
+class _Folded:
+    """A header value that a compat32 message (aiosmtplib and the Maildir flatten MIMEMultipart
+    with compat32) folds the way email.policy.SMTP does: a word too long for any line becomes
+    RFC 2047 encoded words on lines of their own, non-ASCII words are encoded, and everything else
+    stays readable. SMTP servers refuse lines over 998 bytes (`500 Line too long`)."""
+
+    def __init__(self, name: str, value: str) -> None:
+        self.name, self.value = name, value
+
+    def encode(self, splitchars: str = ";, \t", maxlinelen: int | None = None,
+               linesep: str = "\n") -> str:  # fmt: skip
+        """Header.encode's signature, which compat32's fold calls."""
+        policy = _FOLDING.clone(linesep=linesep, max_line_length=maxlinelen or 78)
+        folded = str(policy.fold(self.name, self.value))
+        return folded[len(self.name) + 2 : -len(linesep)]
+
+    def __str__(self) -> str:
+        return self.value
+
+    def __eq__(self, other: object) -> bool:
+        return str(other) == self.value
+
+    def __hash__(self) -> int:
+        return hash(self.value)
+
+
+def _header(value: str, name: str = "Subject") -> str:
+    """One line always (control characters escaped); folded and RFC 2047-encoded when it is not
+    ASCII or has a word too long for an SMTP line; else the plain string."""
     value = one_line(value)
-    return value if value.isascii() else Header(value, "utf-8").encode()
+    if value.isascii() and all(len(word) <= _LONGEST_WORD for word in value.split()):
+        return value
+    return cast(str, _Folded(name, value))  # compat32 takes Header-like values (typeshed: str)
 
 
 def compose(
@@ -138,16 +175,16 @@ def compose(
     keys cannot inject headers (profiles reject CR/LF as well)."""
     title, text, html = _bodies(row.kind, row.items, row.due, timeline, page_url)
     message = MIMEMultipart("alternative")
-    message["Subject"] = _header(f"[{timeline.lea.name}] {title}")
-    message["From"] = _header(sender)
-    message["To"] = _header(row.to)
+    message["Subject"] = _header(f"[{timeline.lea.name}] {title}", "Subject")
+    message["From"] = _header(sender, "From")
+    message["To"] = _header(row.to, "To")
     if row.cc and row.kind == "overdue":
-        message["Cc"] = _header(", ".join(row.cc))
+        message["Cc"] = _header(", ".join(row.cc), "Cc")
     message["Message-ID"] = row.message_id
     message["Date"] = format_datetime(now)
-    message["X-Pacing-Key"] = _header(row.key)
+    message["X-Pacing-Key"] = _header(row.key, "X-Pacing-Key")
     message["List-Unsubscribe"] = _header(
-        f"<mailto:{sender}?subject=unsubscribe%20{timeline.lea.id}>"
+        f"<mailto:{sender}?subject=unsubscribe%20{timeline.lea.id}>", "List-Unsubscribe"
     )
     message["Auto-Submitted"] = "auto-generated"
     message.attach(MIMEText(text, "plain", "utf-8"))
