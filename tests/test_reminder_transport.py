@@ -20,6 +20,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from pacing.adapters.files import bundled_guides
+from pacing.core.errors import DataError
 from pacing.core.timeline import expand
 from pacing.reminders.compose import compose
 from pacing.reminders.ledger import Row
@@ -125,7 +126,7 @@ def test_config_file_and_environment(tmp_path: Path) -> None:
     env = {"PACING_SMTP_HOST": "smtp.local", "PACING_SMTP_PORT": "2525"}
     assert SmtpConfig.from_env(env, config).host == "smtp.local"  # the environment wins
     assert SmtpConfig.from_env({}, tmp_path / "none.toml") is None
-    with pytest.raises(ValueError, match="PACING_SMTP_TLS"):
+    with pytest.raises(DataError, match="PACING_SMTP_TLS"):
         SmtpConfig.from_env({"PACING_SMTP_HOST": "x", "PACING_SMTP_TLS": "ssl3"})
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import re
+import stat
 import tomllib
-from collections.abc import Iterable, Sequence
-from functools import cache
+from collections.abc import Iterable, Iterator, Sequence
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -20,6 +22,18 @@ from pacing.core.timeline import applicable_guides
 
 M = TypeVar("M", bound=BaseModel)
 Loc = tuple[str | int, ...]
+MAX_BYTES = 1_000_000  # a guide or profile file; a bigger one is refused before it is parsed
+MAX_DEPTH = 24  # nesting of tables and arrays ([...], {...} and dotted keys)
+SHOWN_CHARS = 60  # of a rejected value in a message
+# What file content can make loading raise besides DataError (the parser, validators, date
+# arithmetic): always one line naming the file, never a traceback.
+CONTENT_ERRORS = (
+    RecursionError, OverflowError, ValueError, UnicodeError, MemoryError, TypeError, KeyError,
+    IndexError, AttributeError, ArithmeticError, AssertionError, re.error,
+)  # fmt: skip
+# Editors' lock, backup and swap files (Emacs `.#name.toml` and `#name.toml#`, `name.toml~`,
+# vim `.name.toml.swp`): never profiles.
+EDITOR_FILES = re.compile(r"\.#.*|.*~|\..*\.sw[a-p]|#.*#")
 
 
 def data_dir(name: str) -> Path:
@@ -32,17 +46,119 @@ def data_dir(name: str) -> Path:
 
 
 def read_toml(path: Path) -> tuple[dict[str, Any], str]:
+    """The file's TOML and its text. A file over MAX_BYTES, not a regular file, not UTF-8 or
+    nested deeper than MAX_DEPTH is one DataError (size and nesting: before parsing)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            raise DataError([Problem(str(path), "", "cannot read: not a regular file")])
+        if info.st_size > MAX_BYTES:
+            raise DataError([_too_big(path)])
+        with path.open("rb") as file:
+            raw = file.read(MAX_BYTES + 1)
+        if len(raw) > MAX_BYTES:  # grew since stat
+            raise DataError([_too_big(path)])
+        text = raw.decode("utf-8")
     except (OSError, UnicodeDecodeError) as e:
         raise DataError([Problem(str(path), "", f"cannot read: {e}")]) from None
+    deep = _too_deep(text)
+    if deep:
+        message = f"invalid TOML: arrays or tables nested deeper than {MAX_DEPTH} levels"
+        raise DataError([Problem(str(path), "", message, deep)])
     try:
-        return tomllib.loads(text), text
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         found = re.search(r"\(at line (\d+), column \d+\)", str(e))
         message = re.sub(r"\s*\(at line.*\)", "", str(e)) or "invalid TOML"
         line = int(found.group(1)) if found else None
         raise DataError([Problem(str(path), "", f"invalid TOML: {message}", line)]) from None
+    except CONTENT_ERRORS as e:  # RecursionError, MemoryError: beyond what the scan saw
+        raise DataError([Problem(str(path), "", f"invalid TOML: {_kind(e)}")]) from None
+    loc = _deep_key(data)
+    if loc:
+        message = f"tables nested deeper than {MAX_DEPTH} levels"
+        shown = dotted(loc[:MAX_DEPTH])
+        raise DataError([Problem(str(path), shown, message, line_of(text, loc))])
+    return data, text
+
+
+def _too_big(path: Path) -> Problem:
+    return Problem(str(path), "", f"larger than {MAX_BYTES:,} bytes: not read")
+
+
+def _kind(error: BaseException) -> str:
+    if isinstance(error, RecursionError):
+        return "nested too deeply"
+    if isinstance(error, MemoryError):
+        return "too large"
+    return f"not usable ({type(error).__name__}: {str(error)[:SHOWN_CHARS]})"
+
+
+# Where nesting happens in TOML text: brackets and braces, outside strings and comments.
+TOKENS = re.compile(r"\"\"\"|'''|[\"'#\[\]{}\n]")
+ENDS = {
+    '"""': re.compile(r'(?:[^\\]|\\.)*?"""', re.DOTALL),
+    "'''": re.compile(r".*?'''", re.DOTALL),
+    '"': re.compile(r'(?:[^"\\\n]|\\.)*"'),
+    "'": re.compile(r"[^'\n]*'"),
+    "#": re.compile(r"[^\n]*"),
+}
+
+
+def _too_deep(text: str) -> int | None:
+    """The line where arrays and inline tables nest deeper than MAX_DEPTH (tomllib recurses
+    on them), or None. A light scan: malformed text is left to the parser."""
+    depth, line, at = 0, 1, 0
+    while True:
+        token = TOKENS.search(text, at)
+        if token is None:
+            return None
+        kind, at = token.group(), token.end()
+        if kind == "\n":
+            line += 1
+        elif kind in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                return line
+        elif kind in "]}":
+            depth = max(depth - 1, 0)
+        else:
+            end = ENDS[kind].match(text, at)
+            if end is None:
+                return None  # an unclosed string: the parser says where
+            line += end.group().count("\n")
+            at = end.end()
+
+
+def _deep_key(data: dict[str, Any]) -> Loc | None:
+    """The whole path to a value nested deeper than MAX_DEPTH (dotted keys nest without
+    brackets), or None."""
+    stack: list[tuple[Loc, Any]] = [((), data)]
+    while stack:
+        loc, value = stack.pop()
+        if len(loc) > MAX_DEPTH:
+            while isinstance(value, dict | list) and value:  # down to the value, for its line
+                key, value = next(
+                    iter(value.items() if isinstance(value, dict) else enumerate(value))
+                )
+                loc = (*loc, key)
+            return loc
+        if isinstance(value, dict):
+            stack.extend(((*loc, k), v) for k, v in value.items())
+        elif isinstance(value, list):
+            stack.extend(((*loc, n), v) for n, v in enumerate(value))
+    return None
+
+
+@contextlib.contextmanager
+def contained(path: Path) -> Iterator[None]:
+    """Whatever file content makes loading raise becomes one DataError naming the file."""
+    try:
+        yield
+    except DataError:
+        raise
+    except CONTENT_ERRORS as e:
+        raise DataError([Problem(str(path), "", f"cannot be loaded: {_kind(e)}")]) from None
 
 
 def validate(model: type[M], data: dict[str, Any], path: Path, text: str) -> M:
@@ -59,8 +175,16 @@ def _problem(path: Path, text: str, loc: Loc, err: Any) -> Problem:
         message = "not an email address"
     shown = err.get("input")
     showable = isinstance(shown, str | int | float) and not isinstance(shown, bool)
-    if showable and repr(shown) not in message and err["type"] != "missing":
-        message = f"{message} (got {shown!r})"
+    if showable and err["type"] != "missing":
+        text_of = repr(shown)
+        if len(text_of) > SHOWN_CHARS:
+            text_of = f"{text_of[:SHOWN_CHARS]}... ({len(text_of):,} characters)"
+        if repr(shown) in message:  # a validator's own words show it: shortened there
+            message = message.replace(repr(shown), text_of)
+        else:
+            message = f"{message} (got {text_of})"
+    if len(message) > 4 * SHOWN_CHARS + 200:
+        message = message[: 4 * SHOWN_CHARS + 200] + "..."
     return Problem(str(path), field, message, line_of(text, loc))
 
 
@@ -77,27 +201,35 @@ def dotted(loc: Iterable[str | int]) -> str:
     return out
 
 
-@cache
+@lru_cache(maxsize=8)
 def _key_lines(text: str) -> dict[Loc, int]:
     """Where each table and key starts, from the TOML text (a light reading, for messages)."""
     lines: dict[Loc, int] = {}
     table: Loc = ()
     arrays: dict[Loc, int] = {}
-    for number, raw in enumerate(text.splitlines(), start=1):
+    for number, raw in enumerate(text.split("\n"), start=1):  # lines as the parser counts
         line = raw.strip()
-        header = re.fullmatch(r"(\[\[?)\s*([^\]]+?)\s*\]\]?(\s*#.*)?", line)
-        if header:
-            path: Loc = tuple(_split_key(header.group(2)))
+        header = HEADER.fullmatch(line)
+        if header and header.group(2).strip():
+            path: Loc = tuple(_split_key(header.group(2).strip()))
             if header.group(1) == "[[":
                 arrays[path] = arrays.get(path, -1) + 1  # the n-th [[table]] of that name
                 path = (*path, arrays[path])
             table = path
             lines.setdefault(table, number)
             continue
-        assignment = re.match(r'((?:"[^"]*"|[A-Za-z0-9_.-]+|\s)+?)\s*=', line)
+        assignment = KEY.match(line)
         if assignment and not line.startswith("#"):
             lines.setdefault((*table, *_split_key(assignment.group(1))), number)
     return lines
+
+
+# (linear patterns: no nested or adjacent repetition that could backtrack on a long line)
+HEADER = re.compile(r"(\[\[?)([^\]]*)\]\]?(\s*#.*)?")
+# a key: bare or quoted parts joined by dots (linear: no nested repetition to backtrack in)
+KEY = re.compile(
+    r'((?:"[^"\n]*"|[A-Za-z0-9_-]+)(?:[ \t]*\.[ \t]*(?:"[^"\n]*"|[A-Za-z0-9_-]+))*)\s*='
+)
 
 
 def _split_key(key: str) -> list[str]:
@@ -114,12 +246,13 @@ def line_of(text: str, loc: Loc) -> int | None:
 
 
 def load_guide(path: Path) -> Guide:
-    data, text = read_toml(path)
-    guide = validate(Guide, data, path, text)
-    problems = [
-        Problem(str(path), dotted(loc), message, line_of(text, loc))
-        for loc, message in guide_problems(guide)
-    ]
+    with contained(path):
+        data, text = read_toml(path)
+        guide = validate(Guide, data, path, text)
+        problems = [
+            Problem(str(path), dotted(loc), message, line_of(text, loc))
+            for loc, message in guide_problems(guide)
+        ]
     if problems:
         raise DataError(problems)
     return guide
@@ -167,17 +300,35 @@ def _guide_cache(files: Sequence[Path]) -> Path:
 
 
 def load_lea(path: Path, guides: Sequence[Guide] | None = None) -> Lea:
-    data, text = read_toml(path)
-    lea = validate(Lea, data, path, text)
+    with contained(path):
+        data, text = read_toml(path)
+        lea = validate(Lea, data, path, text)
     guides = bundled_guides() if guides is None else guides
-    known = known_ids(applicable_guides(guides, lea))
-    problems = [
-        Problem(str(path), dotted((section, key)), message, line_of(text, (section, key)))
-        for section, key, message in _unknown_items(lea, known)
-    ]
+    with contained(path):
+        chosen = applicable_guides(guides, lea)
+        known = known_ids(chosen)
+        problems = [
+            Problem(str(path), dotted((section, key)), message, line_of(text, (section, key)))
+            for section, key, message in [*_unknown_items(lea, known), *_periods(lea, chosen)]
+        ]
     if problems:
         raise DataError(problems)
     return lea
+
+
+def _periods(lea: Lea, guides: Iterable[Guide]) -> Iterable[tuple[str, str, str]]:
+    """A profile date that starts a guide's period must not fall after its end."""
+    from pacing.core.dates import long_date, period_bounds
+
+    start = lea.monitoring.cceis_services_start
+    for guide in guides:
+        for period in guide.periods.values():
+            if start and period.profile_start == "cceis_services_start":
+                end = period_bounds(period, lea)[1]
+                if start > end:
+                    message = f"after the end of the {period.title} ({long_date(end)})"
+                    yield "monitoring", "cceis_services_start", message
+                    return
 
 
 def known_ids(guides: Iterable[Guide]) -> dict[str, Item]:
@@ -207,4 +358,19 @@ def check_file(path: Path) -> Guide | Lea:
 
 
 def profiles_in(path: Path) -> list[Path]:
-    return sorted(path.glob("*.toml")) if path.is_dir() else [path]
+    """The `*.toml` files of a folder (or the file itself), leaving out what is no profile:
+    dangling symlinks (Emacs' `.#name.toml` lock is one), editor lock, backup and swap files,
+    and whatever is not a regular file (a FIFO would block the reader)."""
+    if not path.is_dir():
+        return [path]
+    found = []
+    for candidate in sorted(path.glob("*.toml")):
+        if EDITOR_FILES.fullmatch(candidate.name):
+            continue
+        try:
+            if not stat.S_ISREG(candidate.stat().st_mode):  # follows symlinks
+                continue
+        except OSError:  # dangling symlink, gone since the listing, unreadable
+            continue
+        found.append(candidate)
+    return found

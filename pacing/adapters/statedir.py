@@ -8,7 +8,8 @@ from pathlib import Path
 
 
 def state_dir() -> Path:
-    """PACING_STATE_DIR, else the per-user state dir (created on first use)."""
+    """PACING_STATE_DIR, else the per-user state dir (created on first use with mode 0700,
+    for its owner only; an existing dir keeps its mode)."""
     configured = os.environ.get("PACING_STATE_DIR")
     if configured:
         path = Path(configured)
@@ -16,7 +17,9 @@ def state_dir() -> Path:
         import platformdirs
 
         path = Path(platformdirs.user_state_dir("pacing", appauthor=False))
-    path.mkdir(parents=True, exist_ok=True)
+    if not path.is_dir():
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path.chmod(0o700)  # mkdir's mode is masked by the umask
     return path
 
 

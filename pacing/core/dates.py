@@ -7,10 +7,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 
-from dateutil.rrule import rrulestr
-
 from pacing.core.guide import Guide, Item, Period, Series, select
-from pacing.core.lea import Lea
+from pacing.core.lea import Lea, rule_dates
 
 ONE_DAY = dt.timedelta(days=1)
 SPAN_NAMES = {1: "month", 3: "quarter", 6: "half-year", 12: "year"}
@@ -108,15 +106,13 @@ def series_dates(
 
 @lru_cache(maxsize=256)
 def _rrule_dates(rule: str, start: dt.date, end: dt.date, period: Period) -> tuple[Dates, ...]:
-    """Occurrences of `rule` in [start, end] (cached: every LEA of a cohort shares them)."""
-    recurrence = rrulestr(rule, dtstart=dt.datetime.combine(start, dt.time()))
+    """Occurrences of `rule` in [start, end] (cached: every LEA of a cohort shares them), at
+    most MAX_OCCURRENCES and never an unbounded scan (see `rule_dates`)."""
     freq = rule.upper()
     key = "%Y" if "FREQ=YEARLY" in freq else "%Y-%m" if "FREQ=MONTHLY" in freq else "%Y-%m-%d"
     text = f"{rule} within the {period.title} ({long_date(start)} - {long_date(end)})"
-    moments = recurrence.between(
-        dt.datetime.combine(start, dt.time()), dt.datetime.combine(end, dt.time()), inc=True
-    )
-    return tuple(Dates(m.date(), occurrence=m.strftime(key), rule=text) for m in moments)
+    days = rule_dates(rule, start, start, end)
+    return tuple(Dates(day, occurrence=day.strftime(key), rule=text) for day in days)
 
 
 def _report_dates(

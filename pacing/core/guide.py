@@ -12,7 +12,7 @@ from typing import Annotated, Literal, TypeAlias, TypeVar, Union
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from pacing.core.fields import Slug, Text, Tier
+from pacing.core.fields import LAST_DAY, Day, Slug, Text, Tier
 from pacing.core.lea import Lea, Rrule
 
 Kind = Literal["deadline", "window", "meeting", "task", "report"]
@@ -34,7 +34,9 @@ def select(value: Selectable[T], lea: Lea) -> T | None:
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=True, defer_build=True, allow_inf_nan=False
+    )
 
 
 class Condition(Strict):
@@ -64,13 +66,22 @@ class Resource(Strict):
     url: Text | None = None
 
 
+def at_most_months(months: int) -> int:
+    if months > MAX_MONTHS:
+        raise ValueError(f"at most {MAX_MONTHS} months")
+    return months
+
+
+MAX_MONTHS = 1200
+
+
 class Period(Strict):
     """A named span of time, e.g. the 27-month CCEIS budget period."""
 
     title: Text
-    start: dt.date
-    end: dt.date | None = None
-    months: Annotated[int, Field(ge=1)] | None = None
+    start: Day
+    end: Day | None = None
+    months: Annotated[int, Field(ge=1), AfterValidator(at_most_months)] | None = None
     profile_start: Literal["cceis_services_start"] | None = None
     assumption: Text | None = None
 
@@ -78,6 +89,10 @@ class Period(Strict):
     def _one_end(self) -> Period:
         if (self.end is None) == (self.months is None):
             raise ValueError("give exactly one of 'end' or 'months'")
+        month = self.start.year * 12 + self.start.month - 1 + (self.months or 0)
+        month -= 1 if self.months and self.start.day == 1 else 0  # the end's month
+        if month > LAST_DAY.year * 12 + LAST_DAY.month - 1:
+            raise ValueError(f"the period ends after {LAST_DAY}")
         return self
 
 
@@ -99,10 +114,10 @@ class When(Strict):
     """A date as the seed gives it: `text` verbatim, the dates it means explicitly."""
 
     text: Text
-    on: dt.date | None = None
-    before: dt.date | None = None  # "Prior to April 2, 2024": due the day before
-    start: dt.date | None = None
-    end: dt.date | None = None
+    on: Day | None = None
+    before: Day | None = None  # "Prior to April 2, 2024": due the day before
+    start: Day | None = None
+    end: Day | None = None
     start_time: dt.time | None = None
     end_time: dt.time | None = None
     period: Slug | None = None  # the window is this named period
@@ -117,8 +132,9 @@ class Series(Strict):
     period: Slug
     rrule: Rrule | None = None  # occurrences of an RFC 5545 RRULE within the period
     every_months: Selectable[Annotated[int, Field(ge=1, le=12)]] | None = None  # report spans
-    first_through: dt.date | None = None  # the first report covers period start .. this date
-    months_after_end: Annotated[int, Field(ge=0)] = 0  # reports go on after the period ends
+    first_through: Day | None = None  # the first report covers period start .. this date
+    # reports go on after the period ends
+    months_after_end: Annotated[int, Field(ge=0), AfterValidator(at_most_months)] = 0
     due_day: Annotated[int, Field(ge=1, le=28)] = 10  # due on this day of the following month
     notes: dict[str, Text] = {}  # per occurrence key, e.g. {"2026-12" = "FINAL report"}
 
@@ -183,7 +199,7 @@ class TaFunding(Strict):
     # The seed gives the funded hours as a minimum ("a minimum of 20 hours (per indicator)"):
     # the cost beyond them is then an upper-bound estimate.
     funded_hours_minimum: bool = False
-    funded_until: dt.date | None = None  # CDE-funded services must be completed by this date
+    funded_until: Day | None = None  # CDE-funded services must be completed by this date
     funded_until_text: Text | None = None  # the seed's words for that cut-off
     # The menu steps whose services the funded hours can pay for (keyed by "new"/"continuing"
     # Sig Dis status when they differ); None: every step. Other steps are paid at the rate.

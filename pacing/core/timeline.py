@@ -95,11 +95,12 @@ def board_meetings(lea: Lea, years: tuple[int, int]) -> list[dt.date]:
 
 @lru_cache(maxsize=256)
 def _rule_days(rule: str, years: tuple[int, int]) -> tuple[dt.date, ...]:
-    from dateutil.rrule import rrulestr
+    """The board meeting days of `rule` in those years: at most MAX_OCCURRENCES, never an
+    unbounded scan (see `rule_dates`)."""
+    from pacing.core.lea import rule_dates
 
-    first = dt.datetime(years[0], 1, 1)
-    moments = rrulestr(rule, dtstart=first).between(first, dt.datetime(years[1], 12, 31), inc=True)
-    return tuple(m.date() for m in moments)
+    first = dt.date(years[0], 1, 1)
+    return rule_dates(rule, first, first, dt.date(years[1], 12, 31))
 
 
 def _drafts(guide: Guide, item: Item, lea: Lea, marks: Marks) -> Iterator[Entry]:

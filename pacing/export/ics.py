@@ -18,7 +18,6 @@ from pacing.core.dates import long_date
 from pacing.core.entry import (
     OUTCOME_NAMES,
     SOURCE_TAGS,
-    STATUS_NAMES,
     source_sentence,
     span_label,
 )
@@ -175,7 +174,6 @@ def _start_by(t: Timeline, e: Entry) -> FeedEvent:
         f"({dated(e, long_date, colon=True)}).",
         "This start date is pacing's plan, an estimate to help you finish on time; "
         "it is not a CDE deadline.",
-        f"Slack as of {long_date(t.today)}: {e.slack_days} working days.",
     ]
     if e.program:
         lines.append(f"Program: {e.program}")
@@ -245,9 +243,13 @@ def _rrule(text: str, until: dt.date | dt.datetime) -> dict[str, Any]:
 
 
 def _until(lea: Lea, last: Entry, timed: bool) -> dt.date | dt.datetime:
+    """The end of the last occurrence's local day, in UTC when DTSTART has a TZID (RFC 5545):
+    an expander that applies DTSTART's UTC offset to every occurrence (DST-naive, such as
+    Radicale's time-range queries) still keeps the last one."""
     start = _span(lea, last)[0]
     if timed and isinstance(start, dt.datetime):
-        return start.astimezone(UTC)  # RFC 5545: UNTIL in UTC when DTSTART has a TZID
+        end_of_day = dt.datetime.combine(last.due, dt.time(23, 59, 59), start.tzinfo)
+        return end_of_day.astimezone(UTC)
     return last.due
 
 
@@ -298,6 +300,8 @@ def describe(t: Timeline, e: Entry, series: bool = False) -> str:
         lines.append(f"Assumption: {e.assumption}")
     lines += [f"Warning: {w}" for w in e.warnings]
     lines.append(f"Rule: {e.rule}")
+    # Nothing here depends on today (no "overdue", "due soon", slack or "past"): a feed's bytes,
+    # its ETag and each LAST-MODIFIED change only when an event does. "Done" is a fact.
     if e.status == "done" and e.done_on:
         lines.append(f"Done on {long_date(e.done_on)}")
         if e.outcome:
@@ -305,9 +309,7 @@ def describe(t: Timeline, e: Entry, series: bool = False) -> str:
             lines.append(f"{OUTCOME_NAMES[e.outcome]}{on}")
         if e.done_note:
             lines.append(f"Note: {e.done_note}")
-    elif not series:
-        lines.append(f"Status as of {long_date(t.today)}: {STATUS_NAMES[e.status]}")
-    if e.latest_start and e.is_open and not series:
+    if e.latest_start and e.status != "done" and not series:
         lines.append(f"Plan: start by {long_date(e.latest_start)} ({e.duration_days} working days)")
     if e.submit_to:
         lines.append("Submit to: " + ", ".join(e.submit_to))
@@ -319,10 +321,20 @@ def describe(t: Timeline, e: Entry, series: bool = False) -> str:
     if e.resources:
         lines += ["", "Resources:"]
         lines += [f"- {r.title}" + (f": {r.url}" if r.url else "") for r in e.resources]
-    if e.notes:
-        lines += ["", *e.notes]
+    notes = _lasting(e)
+    if notes:
+        lines += ["", *notes]
     lines += ["", f"Item: {e.series if series else e.id}"]
     return "\n".join(lines)
+
+
+def _lasting(e: Entry) -> tuple[str, ...]:
+    """The entry's notes without the one that depends on today ("Should have started by ...",
+    which the timeline adds to a late start once that start is past)."""
+    if e.latest_start is None:
+        return e.notes
+    late = f"Should have started by {long_date(e.latest_start)}"
+    return tuple(n for n in e.notes if n != late)
 
 
 # ---------------------------------------------------------------- events -> iCalendar
@@ -398,7 +410,20 @@ def _vtimezone(key: str, first_year: int, last_year: int) -> Any:
         key, first_date=dt.date(first_year, 1, 1), last_date=dt.date(last_year, 12, 31)
     )
     zone.pop("COMMENT", None)  # RFC 5545 has no COMMENT in VTIMEZONE
+    for part in zone.subcomponents:  # STANDARD, DAYLIGHT
+        _one_rdate_per_line(part)
     return zone
+
+
+def _one_rdate_per_line(part: Any) -> None:
+    """One RDATE property per transition: ical.js reads only the first value of a
+    multi-valued RDATE in a VTIMEZONE (so later transitions went missing)."""
+    found = part.pop("RDATE", None)
+    if found is None:
+        return
+    for prop in found if isinstance(found, list) else [found]:
+        for value in prop.dts:
+            part.add("rdate", value.dt)
 
 
 def _todo(event: FeedEvent, rev: Revision, todo_class: Any) -> Any:

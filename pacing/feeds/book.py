@@ -226,7 +226,8 @@ class FeedBook:
 
     def _load_guides(self) -> bool:
         try:
-            files = profiles_in(self.guide_dir)  # regular *.toml files, no editor locks
+            # regular *.toml files, no editor locks or dangling symlinks
+            files = profiles_in(self.guide_dir) if self.guide_dir.is_dir() else []
             stamp = tuple((str(p), *self._stat(p)) for p in files)
         except OSError as e:  # a guide vanished while looking: the next look sees
             log.error("cannot read the guides, keeping the last good ones: %s", brief(e))

@@ -108,21 +108,34 @@ class Daemon:
         except DataError as e:
             log.error("guide error, keeping the current plan: %s", e)
             return False
+        # Each profile on its own: a bad or vanishing file keeps its current reminders and the
+        # others are planned; only the state store failing (everyone's) ends the re-plan.
         for path in (p for s in self.sources for p in profiles_in(s)):
             try:
                 lea = load_lea(path, guides)
-            except DataError as e:
-                self.errors[str(path)] = str(e)
-                log.error("profile error, keeping its current reminders: %s", e)
+            except Exception as e:  # load_lea maps content to DataError; the rest the same
+                self._profile_failed(path, e)
+                continue
+            marks = self.state.done_marks(lea.id)
+            try:
+                today = self.now().astimezone(ZoneInfo(lea.timezone)).date()
+                timeline = expand(guides, lea, today, marks)
+                planned = plan(timeline)
+            except Exception as e:  # planning this profile failed: the others go on
+                self._profile_failed(path, e)
                 continue
             self.errors.pop(str(path), None)
-            today = self.now().astimezone(ZoneInfo(lea.timezone)).date()
-            timeline = expand(guides, lea, today, self.state.done_marks(lea.id))
             self.timelines[lea.id] = timeline
-            added, cancelled = self.ledger.sync(lea.id, plan(timeline), self.now())
+            added, cancelled = self.ledger.sync(lea.id, planned, self.now())
             if added or cancelled:
                 log.info("planned %s: %d new, %d cancelled", lea.id, added, cancelled)
         return True
+
+    def _profile_failed(self, path: Path, error: Exception) -> None:
+        message = str(error) if isinstance(error, DataError) else f"{path}: {brief(error)}"
+        if self.errors.get(str(path)) != message:  # one line per change, not per re-plan
+            log.error("profile error, keeping its current reminders: %s", message)
+        self.errors[str(path)] = message
 
     # ---------------------------------------------------------------- one step
 

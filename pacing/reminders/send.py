@@ -12,6 +12,8 @@ from email.message import Message
 from pathlib import Path
 from typing import Literal, Protocol
 
+from pacing.core.errors import DataError, Problem
+
 log = logging.getLogger("pacing.reminders")
 Outcome = Literal["sent", "retry", "failed"]
 Report = Callable[[int, Outcome, str], None]  # index in the batch, outcome, error text
@@ -46,32 +48,70 @@ class SmtpConfig:
         """PACING_SMTP_HOST, _PORT, _TLS (starttls|tls|none), _USER, _PASSWORD, _TIMEOUT,
         _CA_FILE and PACING_MAIL_FROM; or the [smtp] table of a TOML config file (host, port,
         tls, user, timeout, ca_file, from) with the password still from PACING_SMTP_PASSWORD.
-        None when no host is configured."""
+        None when no host is configured. A bad value is a ConfigError naming the variable it
+        came from (or the file and its key)."""
         e = dict(os.environ if env is None else env)
+        origin: dict[str, tuple[str, str]] = {}  # variable -> (file, key) when from the file
         if config_file is not None and config_file.exists():
-            import tomllib
+            from pacing.adapters.files import read_toml
 
-            table = tomllib.loads(config_file.read_text(encoding="utf-8")).get("smtp", {})
+            data, _ = read_toml(config_file)
+            table = data.get("smtp", {})
+            if not isinstance(table, dict):
+                raise ConfigError(str(config_file), "smtp", "must be a table ([smtp])")
             names = {"from": "PACING_MAIL_FROM"}
             for key, value in table.items():
-                e.setdefault(names.get(key, f"PACING_SMTP_{key.upper()}"), str(value))
+                name = names.get(key, f"PACING_SMTP_{key.upper()}")
+                if name not in e:
+                    e[name] = str(value)
+                    origin[name] = (str(config_file), f"smtp.{key}")
+
+        def bad(name: str, message: str) -> ConfigError:
+            file, field = origin.get(name, ("environment", name))
+            return ConfigError(file, field, message)
+
         host = e.get("PACING_SMTP_HOST")
         if not host:
             return None
         tls = e.get("PACING_SMTP_TLS", "starttls")
         if tls not in ("starttls", "tls", "none"):
-            raise ValueError(f"PACING_SMTP_TLS must be starttls, tls or none, not {tls!r}")
+            raise bad("PACING_SMTP_TLS", f"must be starttls, tls or none, not {_shown(tls)}")
         default_port = {"starttls": 587, "tls": 465, "none": 25}[tls]
+        port_text = e.get("PACING_SMTP_PORT", str(default_port)).strip()
+        if not (port_text.isascii() and port_text.isdigit() and 1 <= int(port_text[:6]) <= 65535):
+            raise bad(
+                "PACING_SMTP_PORT", f"must be a port number (1-65535), not {_shown(port_text)}"
+            )
+        timeout_text = e.get("PACING_SMTP_TIMEOUT", "30")
+        try:
+            timeout = float(timeout_text)
+        except ValueError:
+            timeout = -1.0
+        if not 0 < timeout <= 3600:  # NaN too
+            raise bad(
+                "PACING_SMTP_TIMEOUT", f"must be seconds (0-3600), not {_shown(timeout_text)}"
+            )
         return cls(
             host=host,
-            port=int(e.get("PACING_SMTP_PORT", default_port)),
+            port=int(port_text),
             tls=tls,  # type: ignore[arg-type]
             user=e.get("PACING_SMTP_USER") or None,
             password=e.get("PACING_SMTP_PASSWORD") or None,
             address=e.get("PACING_MAIL_FROM", "pacing@localhost"),
-            timeout=float(e.get("PACING_SMTP_TIMEOUT", "30")),
+            timeout=timeout,
             ca_file=e.get("PACING_SMTP_CA_FILE") or None,
         )
+
+
+class ConfigError(DataError):
+    """A bad SMTP setting: one line naming the variable (or the config file and its key)."""
+
+    def __init__(self, file: str, field: str, message: str) -> None:
+        super().__init__([Problem(file, field, message)])
+
+
+def _shown(value: str) -> str:
+    return repr(value[:40] + ("..." if len(value) > 40 else ""))
 
 
 def classify(error: BaseException) -> tuple[Outcome, str]:
