@@ -174,8 +174,8 @@ def test_html_pacing_table_shows_done_na_and_resources() -> None:
     assert re.search(r'<tr class="status-not-applicable na" data-id="targeted-l3-2024/step-1/'
                      r'box-02-educational-partner-group">', page)  # fmt: skip
     assert "N/A: Not applicable to Targeted Level 3 LEAs" in page
-    assert '<span class="check" aria-label="done">☑</span> Jul 9, 2024' in page
-    assert '<span class="check" aria-label="not done">☐</span>' in page
+    assert '<span class="check" role="img" aria-label="done">☑</span> Jul 9, 2024' in page
+    assert '<span class="check" role="img" aria-label="not done">☐</span>' in page
     links = [a["href"] for tag, a in parsed.tags if tag == "a"]
     assert "http://caltan.info" in links
     headers = re.findall(r'<th scope="col" class="[^"]+">([^<]+)</th>', page)
@@ -376,7 +376,7 @@ def test_md_boxes() -> None:
 def test_csv(name: str) -> None:
     t = timeline(name)
     text = render_checklist(t, "csv")
-    assert text.startswith("\ufeffStep,Activity,Target date,")
+    assert text.startswith("\ufeffStep,Activity,Date,Start,Start time,End time,Done,")
     assert text.endswith("\r\n") and "\n" not in text.replace("\r\n", "")
     rows = list(csv.reader(io.StringIO(text.removeprefix("\ufeff"), newline="")))
     assert rows[0] == CSV_COLUMNS
@@ -385,9 +385,10 @@ def test_csv(name: str) -> None:
     assert all(len(r) == len(CSV_COLUMNS) for r in rows)
     for row, e in zip(rows[1:], t.items, strict=True):
         assert row[0] == f"Step {e.step}: {t.steps[e.step]}"
-        assert row[3] == (e.done_on.isoformat() if e.done_on else "")
-        assert row[5] == e.requirement
-        assert row[2].startswith(e.start.isoformat() if e.start else e.due.isoformat())
+        assert row[6] == (e.done_on.isoformat() if e.done_on else "")
+        assert row[8] == e.requirement
+        assert row[2] == e.due.isoformat()
+        assert row[3] == (e.start.isoformat() if e.start and e.start != e.due else "")
     text.encode("utf-8")  # no lone surrogates
 
 
@@ -395,13 +396,14 @@ def test_csv_values() -> None:
     rows = list(csv.reader(io.StringIO(render_checklist(timeline("sunrise-usd"), "csv")[1:])))
     by_id = {r[-1]: r for r in rows[1:]}
     box1 = by_id["targeted-l3-2024/step-1/box-01-cim-team"]
-    assert box1[1:6] == ["Box 1: CIM Team", "2024-05-15", "2024-05-10", "Done", "required"]
+    assert box1[1:9] == ["Box 1: CIM Team", "2024-05-15", "", "", "", "2024-05-10", "Done",
+                         "required"]  # fmt: skip
     box2 = by_id["targeted-l3-2024/step-1/box-02-educational-partner-group"]
-    assert box2[4].startswith("Not applicable: Not applicable to Targeted Level 3 LEAs")
+    assert box2[7].startswith("Not applicable: Not applicable to Targeted Level 3 LEAs")
     box7 = by_id["targeted-l3-2024/step-1/box-07-parent-input"]
-    assert box7[7] == "Seeds of Partnership (on caltan.info) (http://caltan.info)"
+    assert box7[10] == "Seeds of Partnership (on caltan.info) (http://caltan.info)"
     meeting = next(r for r in rows if r[-1].endswith("cim-team-meeting/2025-01"))
-    assert meeting[2] == "2025-01-08 15:30\u201316:30"
+    assert meeting[2:6] == ["2025-01-08", "", "15:30", "16:30"]
 
 
 def test_csv_is_formula_safe() -> None:

@@ -15,7 +15,8 @@ import pytest
 
 from pacing.adapters.files import bundled_guides, load_lea
 from pacing.core.timeline import expand
-from pacing.export.checklist import render_checklist, render_feed_page
+from pacing.export.checklist import render_checklist
+from pacing.export.page import render_feed_page
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [
@@ -105,7 +106,7 @@ def check_chart(page: Any) -> None:
     assert box is not None and box["width"] > 500 and box["height"] > 100, box
     assert svg.get_attribute("role") == "img"
     assert "Today: May 1, 2024" in svg.text_content()
-    today = page.locator("svg g.today line").bounding_box()
+    today = svg.locator("g.today line").bounding_box()
     assert today is not None and box["x"] < today["x"] < box["x"] + box["width"]
 
 
@@ -128,8 +129,13 @@ def test_feed_page_in_chromium(browser: Any, site: str, name: str) -> None:
         assert page.locator("h1").inner_text() == page.title().split(":")[0]
         # the page fits its width: nothing scrolls sideways
         assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        # the school year's chart shows; the full span is one click away (no script)
+        full = page.locator("details.chart-full svg")
+        assert not full.is_visible()
+        page.locator("details.chart-full summary").click()
+        assert full.is_visible()
         if name == "riverbend-usd":
-            band = page.locator('svg g.band[data-period="sig-dis-2024/cceis-budget"]')
+            band = full.locator('g.band[data-period="sig-dis-2024/cceis-budget"]')
             assert band.locator("polygon.band-marker").count() == 8
             ARTIFACTS.mkdir(exist_ok=True)
             page.screenshot(path=str(ARTIFACTS / "feed-page.png"), full_page=True)

@@ -81,8 +81,7 @@ def test_daemon_defaults_to_maildir_and_stops_on_sigterm(tmp_path: Path, sunrise
     assert "reminders go to Maildir outbox" in (proc.stderr.read() if proc.stderr else "")
     subjects = [" ".join(str(m["Subject"]).split()) for m in mailbox.Maildir(outbox)]
     assert (  # box 27 is pacing's plan, not a CDE deadline: never "due"
-        "[Sunrise Unified School District] Plan: finish Plan for Improvement link by "
-        "December 4, 2024" in subjects
+        "Plan: finish by Dec 4: Plan for Improvement link - Sunrise USD" in subjects
     )
     status = run(tmp_path, "status", sunrise, PACING_NOW="2024-11-20T16:00:00Z").stdout
     assert "sent: " in status and "next " in status and "late: none" in status

@@ -73,8 +73,7 @@ def test_sends_due_reminders_once_with_full_content(tmp_path: Path, smtp: SmtpSe
     messages = smtp.sink.messages
     subjects = [" ".join(str(m["Subject"]).split()) for m in messages]
     wanted = (  # box 27 is pacing's plan, not a CDE deadline: never "due"
-        "[Sunrise Unified School District] Plan: finish Plan for Improvement link by "
-        "December 4, 2024"
+        "Plan: finish by Dec 4: Plan for Improvement link - Sunrise USD"
     )
     assert wanted in subjects, subjects
     message = messages[subjects.index(wanted)]

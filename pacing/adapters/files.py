@@ -299,9 +299,14 @@ def _guide_cache(files: Sequence[Path]) -> Path:
     return Path(folder) / f"guides-{key}.pickle"
 
 
+NOT_A_PROFILE = "not an LEA profile (no [monitoring] table)"
+
+
 def load_lea(path: Path, guides: Sequence[Guide] | None = None) -> Lea:
     with contained(path):
         data, text = read_toml(path)
+        if not is_profile(data):  # a guide or a stray TOML: one line, not its fields' errors
+            raise DataError([Problem(str(path), "", NOT_A_PROFILE)])
         lea = validate(Lea, data, path, text)
     guides = bundled_guides() if guides is None else guides
     with contained(path):

@@ -1,5 +1,5 @@
 """The state store: feed revisions, done marks, the reminder ledger, the instances, the feed
-secret. SQLite in the state dir by default; `PACING_DB` takes a PostgreSQL URL (shared by any
+secret, the opt-outs. SQLite in the state dir by default; `PACING_DB` takes a PostgreSQL URL (shared by any
 number of instances) or any SQLAlchemy URL. The schema is versioned by Alembic
 (pacing/adapters/migrations) and upgraded at start, one instance at a time."""
 
@@ -88,6 +88,13 @@ instance = sa.Table(  # one row per running daemon: what `status` and /healthz r
     sa.Column("last_step_at", sa.DateTime),
     sa.Column("last_ok_at", sa.DateTime),
     sa.Column("last_error", sa.Text),
+)
+opt_out = sa.Table(  # a recipient who unsubscribed from an LEA's reminders (one-click, RFC 8058)
+    "opt_out",
+    metadata,
+    sa.Column("lea", sa.String(80), primary_key=True),
+    sa.Column("address", sa.String(254), primary_key=True),  # lower case
+    sa.Column("at", sa.DateTime, nullable=False),  # naive UTC
 )
 setting = sa.Table(  # shared by every instance: the feed secrets
     "setting",
@@ -227,6 +234,37 @@ class State:
                         outcome=mark.outcome, outcome_on=mark.outcome_on,
                     )
                 )  # fmt: skip
+            bumped = conn.execute(
+                plan_change.update().values(counter=plan_change.c.counter + 1)
+            ).rowcount
+            if not bumped:
+                conn.execute(plan_change.insert().values(id=1, counter=1))
+
+    def opt_out(self, lea: str, address: str, at: dt.datetime) -> None:
+        """Record that `address` wants no more of the LEA's reminders (again: the first stands);
+        running daemons re-plan, and the ledger cancels what it held for the address."""
+        values = {"lea": lea, "address": address.lower(),
+                  "at": at.astimezone(dt.UTC).replace(tzinfo=None)}  # fmt: skip
+        with contextlib.suppress(sa.exc.IntegrityError), self.engine.begin() as conn:
+            conn.execute(opt_out.insert().values(**values))
+        self._bump()
+
+    def opt_in(self, lea: str, address: str) -> bool:
+        """Undo an opt-out (the address asked to hear again); whether there was one."""
+        where = (opt_out.c.lea == lea) & (opt_out.c.address == address.lower())
+        with self.engine.begin() as conn:
+            found = conn.execute(opt_out.delete().where(where)).rowcount
+        self._bump()
+        return bool(found)
+
+    def opted_out(self, lea: str) -> dict[str, dt.datetime]:
+        """The LEA's opted-out addresses (lower case) and when (aware, UTC)."""
+        query = sa.select(opt_out).where(opt_out.c.lea == lea).order_by(opt_out.c.address)
+        with self.engine.connect() as conn:
+            return {r.address: r.at.replace(tzinfo=dt.UTC) for r in conn.execute(query).all()}
+
+    def _bump(self) -> None:
+        with self.engine.begin() as conn:
             bumped = conn.execute(
                 plan_change.update().values(counter=plan_change.c.counter + 1)
             ).rowcount

@@ -5,14 +5,20 @@ from __future__ import annotations
 import datetime as dt
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import click
 
 from pacing.core.entry import OUTCOMES, Outcome
 from pacing.core.errors import DataError, one_line
+from pacing.core.fields import ROLES
+
+if TYPE_CHECKING:  # the commands import what they use lazily
+    from pacing.core.agenda import Agenda, Line
+    from pacing.core.timeline import Timeline
 
 FORMATS = ("table", "json", "csv", "md")
 
@@ -51,8 +57,14 @@ EXISTING = click.Path(exists=True, path_type=Path)
 
 @click.group(cls=Pacing, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="pacing")
-def cli() -> None:
+@click.option("--log-format", type=click.Choice(("logfmt", "json")), help="Log lines of `serve` "
+              "and `remind` (default: PACING_LOG_FORMAT, else logfmt).")  # fmt: skip
+def cli(log_format: str | None) -> None:
     """Deadlines and backward-planned pacing for California special-education CIM."""
+    if log_format:
+        from pacing import logs
+
+        logs.choose(log_format)
 
 
 @cli.command()
@@ -69,26 +81,223 @@ def guides() -> None:
 @cli.command()
 @click.argument("paths", nargs=-1, required=True, type=EXISTING)
 def check(paths: tuple[Path, ...]) -> None:
-    """Validate guide and LEA profile files (exit 1 on problems)."""
-    from pacing.adapters.files import check_file, profiles_in
+    """Validate guide and LEA profile files (exit 1 on problems).
+
+    The profiles checked together must have distinct ids and CDS codes; in a folder of
+    profiles every TOML file must be a profile; reminders must reach someone and escalations
+    name a defined contact."""
+    from pacing.adapters.checks import clashes, reminder_problems
+    from pacing.adapters.files import (
+        NOT_A_PROFILE,
+        is_profile,
+        load_guide,
+        load_lea,
+        profiles_in,
+        read_toml,
+    )
+    from pacing.core.errors import Problem
     from pacing.core.lea import Lea
     from pacing.core.timeline import team_warnings
 
-    failed = 0
-    for path in (p for given in paths for p in profiles_in(given)):
-        try:
-            loaded = check_file(path)
-        except DataError as e:
-            failed += 1
-            for problem in e.problems:
-                click.echo(f"pacing: {problem}", err=True)
-            continue
-        if isinstance(loaded, Lea):
-            for warning in team_warnings(_guides(), loaded):
+    failed: set[Path] = set()
+    passed: list[Path] = []  # "ok" once the profiles checked together are known not to clash
+    profiles: list[tuple[Path, Lea, str]] = []
+
+    def fail(path: Path, problems: list[Problem]) -> None:
+        failed.add(path)
+        for problem in problems:
+            click.echo(f"pacing: {problem}", err=True)
+
+    for given in paths:
+        files: dict[Path, tuple[dict[str, Any], str]] = {}
+        for path in profiles_in(given):
+            try:
+                files[path] = read_toml(path)
+            except DataError as e:
+                fail(path, e.problems)
+        # a folder with a profile in it is a profile folder: its other TOML files are strays
+        of_profiles = given.is_dir() and any(is_profile(data) for data, _ in files.values())
+        for path, (data, text) in files.items():
+            try:
+                if not is_profile(data):
+                    if of_profiles:
+                        raise DataError([Problem(str(path), "", NOT_A_PROFILE)])
+                    load_guide(path)
+                    passed.append(path)
+                    continue
+                lea = load_lea(path)
+            except DataError as e:
+                fail(path, e.problems)
+                continue
+            profiles.append((path, lea, text))
+            silent = reminder_problems(lea, path, text)
+            if silent:
+                fail(path, silent)
+                continue
+            for warning in team_warnings(_guides(), lea):
                 click.echo(f"pacing: warning: {path}: team: {warning}", err=True)
-        click.echo(f"ok {path}")
+            passed.append(path)
+    for problem in clashes(profiles):
+        fail(Path(problem.file), [problem])
+    for path in passed:
+        if path not in failed:
+            click.echo(f"ok {path}")
     if failed:
         sys.exit(1)
+
+
+def _answer(check: Callable[[str], Any], flag: str | None = None) -> Callable[[Any], Any]:
+    """A prompt's value_proc (or a flag's check) from a field check: ValueError ->
+    BadParameter (a prompt asks again; a flag is a usage error naming it)."""
+
+    def convert(value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        try:
+            return check(value)
+        except ValueError as e:
+            message = str(e).removeprefix("Value error, ")
+            raise click.BadParameter(message, param_hint=flag) from None
+
+    return convert
+
+
+@cli.command()
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="The new profile (default: <id>.toml here; '-' for stdout). Never replaced.")
+@click.option("--name", help="The LEA's full name, e.g. 'Sunrise Unified School District'.")
+@click.option("--id", "lea_id", help="Short id for URLs (default: from the name, e.g. sunrise-usd).")
+@click.option("--cds", help="CDS code (14 digits, or the 7-digit district code).")
+@click.option("--tier", type=click.Choice(("universal", "targeted", "intensive")))
+@click.option("--level", type=click.IntRange(1, 3), help="1-3 (required for targeted).")
+@click.option("--cohort", type=click.IntRange(2000, 2100), help="The cohort's year, e.g. 2024.")
+@click.option("--sig-dis", type=click.Choice(("new", "continuing", "no")), help="Significant "
+              "disproportionality status (default: no).")  # fmt: skip
+@click.option("--lead-name", help="The CIM team lead, who gets the reminders.")
+@click.option("--lead-email")
+@click.option("--lead-role", type=click.Choice(ROLES), help="Default: sped-admin.")
+@click.option("--selpa-name", help="SELPA contact (told when a CDE deadline is missed).")
+@click.option("--selpa-email")
+@click.option("--fmta-name", help="The LEA's FMTA consultant at CDE.")
+@click.option("--fmta-email")
+@click.option("--board-rule", help="Board meetings: '2nd Tuesday' or an RRULE.")
+@click.option("--timezone", help="Default: America/Los_Angeles.")
+@click.option("--schema", "schema", metavar="PATH|URL", help="For the '#:schema' line (default: "
+              "this installation's profile.schema.json, relative to the file).")  # fmt: skip
+@click.option("-y", "--yes", is_flag=True, help="Ask nothing (also when stdin is no terminal).")
+@click.option("--interactive", is_flag=True, help="Ask even when stdin is not a terminal.")
+def init(output: Path | None, yes: bool, interactive: bool, schema: str | None,
+         **given: Any) -> None:  # fmt: skip
+    """Write a new, commented LEA profile: asks on a terminal, takes flags otherwise."""
+    from pacing.adapters import onboarding as ob
+
+    stdout = output is not None and str(output) == "-"
+    if output is not None and not stdout and output.exists():
+        _refuse(output)
+    checks = {
+        "name": ob.text, "lea_id": ob.slug, "cds": ob.cds, "lead_name": ob.text,
+        "lead_email": ob.email, "selpa_name": ob.text, "selpa_email": ob.email,
+        "fmta_name": ob.text, "fmta_email": ob.email, "board_rule": ob.board_rule,
+        "timezone": ob.timezone,
+    }  # fmt: skip
+    flag = {"lea_id": "--id"}
+    values = {
+        key: _answer(checks[key], flag.get(key, f"--{key.replace('_', '-')}"))(value)
+        if key in checks else value
+        for key, value in given.items()
+    }  # fmt: skip
+    asking = not yes and (interactive or sys.stdin.isatty())
+
+    def ask(key: str, prompt: str, required: bool = True, **kw: Any) -> Any:
+        if values[key] is not None or not asking:
+            return values[key]
+        if key in checks:
+            kw["value_proc"] = _answer(checks[key] if required else _optional(checks[key]))
+        if not required:
+            kw.setdefault("default", "")
+            kw.setdefault("show_default", False)
+        values[key] = click.prompt(prompt, **kw) or None
+        return values[key]
+
+    name = ask("name", "LEA name (e.g. Sunrise Unified School District)")
+    if name and values["lea_id"] is None:
+        suggested = ob.suggest_id(name)
+        values["lea_id"] = ask("lea_id", "Short id", default=suggested) if asking else suggested
+    ask("cds", "CDS code (14 digits)")
+    tier = ask("tier", "Monitoring tier", type=click.Choice(("universal", "targeted", "intensive")))
+    if tier == "targeted":
+        ask("level", "Level", type=click.IntRange(1, 3))
+    elif tier == "intensive" and asking and values["level"] is None:
+        values["level"] = click.prompt("Level (1-3, blank if none)", default="",
+                                       show_default=False, value_proc=_answer(_level))  # fmt: skip
+    ask("cohort", "Cohort year", type=click.IntRange(2000, 2100), default=2024)
+    ask("sig_dis", "Significant disproportionality", type=click.Choice(("new", "continuing",
+        "no")), default="no")  # fmt: skip
+    ask("lead_role", "The CIM team lead's role", type=click.Choice(ROLES),
+        default="sped-admin")  # fmt: skip
+    ask("lead_name", "The CIM team lead's name (gets the reminders)")
+    ask("lead_email", "The lead's email")
+    for who, label in (("selpa", "SELPA"), ("fmta", "FMTA consultant")):
+        if ask(f"{who}_name", f"{label} contact name (blank: none)", required=False):
+            ask(f"{who}_email", f"{label} email")
+    ask("board_rule", "Board meetings (e.g. '2nd Tuesday'; blank: none yet)", required=False)
+
+    if tier == "universal" and values["level"] is not None:
+        raise click.UsageError("a universal LEA has no level (leave out --level)")
+    required = {"name": "--name", "cds": "--cds", "tier": "--tier", "cohort": "--cohort",
+                "lead_name": "--lead-name", "lead_email": "--lead-email"}  # fmt: skip
+    if tier == "targeted":
+        required["level"] = "--level"
+    for who in ("selpa", "fmta"):
+        if (values[f"{who}_name"] is None) != (values[f"{who}_email"] is None):
+            required[f"{who}_name" if values[f"{who}_name"] is None else f"{who}_email"] = (
+                f"--{who}-name and --{who}-email"
+            )
+    missing = [flag for key, flag in required.items() if values[key] is None]
+    if missing:
+        raise click.UsageError(f"missing {', '.join(missing)} (give them, or run `pacing init` "
+                               "on a terminal to be asked)")  # fmt: skip
+    selpa = (values["selpa_name"], values["selpa_email"]) if values["selpa_name"] else None
+    fmta = (values["fmta_name"], values["fmta_email"]) if values["fmta_name"] else None
+    answers = ob.Answers(
+        name=values["name"], id=values["lea_id"], cds=values["cds"], tier=tier,
+        cohort=values["cohort"], level=values["level"], sig_dis=values["sig_dis"] or "no",
+        lead_role=values["lead_role"] or "sped-admin", lead_name=values["lead_name"],
+        lead_email=values["lead_email"], timezone=values["timezone"] or "America/Los_Angeles",
+        selpa=selpa, fmta=fmta, board_rule=values["board_rule"],
+        escalate=[k for k, c in (("selpa", selpa), ("fmta_consultant", fmta)) if c],
+    )  # fmt: skip
+    target = None if stdout else output or Path(f"{answers.id}.toml")
+    ref = schema if schema is not None else ob.schema_ref(target)
+    text = ob.render(answers, target, ref or None)
+    ob.validated(text, str(target or "<stdout>"))  # a DataError here is a bug: one line
+    if target is None:
+        click.echo(text, nl=False)
+        return
+    try:
+        ob.write_new(target, text)
+    except FileExistsError:
+        _refuse(target)
+    click.echo(f"wrote {target}; next: pacing check {target}")
+    if not ref:
+        click.echo("pacing: no profile.schema.json here: give --schema for editors' help", err=True)
+
+
+def _optional(check: Callable[[str], Any]) -> Callable[[str], Any]:
+    return lambda value: check(value) if value.strip() else None
+
+
+def _level(value: str) -> int | None:
+    if not value.strip():
+        return None
+    if value.strip() not in ("1", "2", "3"):
+        raise ValueError(f"{value.strip()!r}: 1, 2 or 3 (or blank)")
+    return int(value)
+
+
+def _refuse(path: Path) -> None:
+    click.echo(f"pacing: {path} exists: not overwritten (choose another -o FILE)", err=True)
+    sys.exit(1)
 
 
 def _guides() -> tuple[Any, ...]:
@@ -104,8 +313,14 @@ def _guides() -> tuple[Any, ...]:
 @click.option("--step", type=click.IntRange(0, 4), help="Only this CIM step (0 = preparation).")
 @click.option("--upcoming", type=click.IntRange(0), metavar="DAYS", help="Only what is due or "
               "should start within DAYS (plus anything overdue or at risk).")  # fmt: skip
+@click.option("--excel", is_flag=True, help="With --format csv: a UTF-8 BOM so Excel reads it.")
 def timeline(
-    profile: Path, today: dt.date | None, fmt: str, step: int | None, upcoming: int | None
+    profile: Path,
+    today: dt.date | None,
+    fmt: str,
+    step: int | None,
+    upcoming: int | None,
+    excel: bool,
 ) -> None:
     """Print an LEA's backward-planned timeline."""
     from pacing.core.timeline import select_items
@@ -121,7 +336,7 @@ def timeline(
         click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
         return
     if note and fmt == "csv":  # a header-only CSV stays machine-readable; the why goes to stderr
-        click.echo(export.to_csv([]), nl=False)
+        click.echo(export.to_csv([], excel=excel), nl=False)
         click.echo(f"pacing: {note}", err=True)
         return
     if note:
@@ -130,7 +345,7 @@ def timeline(
     if fmt == "json":
         click.echo(export.to_json(t, items), nl=False)
     elif fmt == "csv":
-        click.echo(export.to_csv(items), nl=False)
+        click.echo(export.to_csv(items, excel=excel), nl=False)
     elif fmt == "md":
         click.echo(export.to_md(t, items), nl=False)
     else:
@@ -279,12 +494,16 @@ def ics(source: Path, output: Path | None, no_tasks: bool, todo: bool) -> None:
 @click.option("--format", "fmt", type=click.Choice(("md", "html", "csv")), required=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--today", type=DATE, help="As of this date (default: today in the LEA's zone).")
-def checklist(profile: Path, fmt: str, output: Path | None, today: dt.date | None) -> None:
+@click.option("--excel/--no-excel", default=True, show_default=True, help="With --format csv: "
+              "a UTF-8 BOM so Excel reads it.")  # fmt: skip
+def checklist(
+    profile: Path, fmt: str, output: Path | None, today: dt.date | None, excel: bool
+) -> None:
     """Printable pacing-guide table and Stepwell box checklist (md, html or csv)."""
-    from pacing.export.checklist import render_checklist
+    from pacing.export.checklist import render_checklist, to_csv
 
     t = _timeline(profile, today)
-    text = render_checklist(t, fmt)
+    text = to_csv(t, excel=excel) if fmt == "csv" else render_checklist(t, fmt)
     if output:
         output.write_text(text, encoding="utf-8", newline="")
     else:
@@ -365,12 +584,125 @@ def undo(profile: Path, item_id: str) -> None:
 
 
 def _entry(t: Any, item_id: str, profile: Path) -> Any:
+    """The item an id names: a full id or a unique short one ("box-19", "step-2-submission");
+    else one line with what it matched or did-you-mean suggestions (exit 1)."""
+    from pacing.core.agenda import find
     from pacing.core.errors import fail
 
-    found = next((e for e in t.items if e.id == item_id), None)
-    if found is None:
-        raise fail(str(profile), "ITEM-ID", f"unknown item {item_id!r} (see `pacing timeline`)")
-    return found
+    found = find(t.items, item_id)
+    if found.entry is not None:
+        return found.entry
+    if found.matches:
+        shown = ", ".join(found.matches[:5])
+        more = f" and {len(found.matches) - 5} more" if len(found.matches) > 5 else ""
+        message = (
+            f"{item_id!r} matches {len(found.matches)} items: {shown}{more} (give more of the id)"
+        )
+    else:
+        hint = f"did you mean {' or '.join(found.suggestions)}? " if found.suggestions else ""
+        message = f"unknown item {item_id!r} ({hint}ids: `pacing timeline` or `pacing agenda`)"
+    raise fail(str(profile), "ITEM-ID", message)
+
+
+@cli.command()
+@click.argument("source", type=EXISTING)
+@click.option("--days", type=click.IntRange(0), default=14, show_default=True,
+              help="How far ahead to look.")  # fmt: skip
+@click.option("--today", type=DATE, help="As of this date (default: today in each LEA's zone).")
+@click.option("--format", "fmt", type=click.Choice(("text", "json")), default="text",
+              show_default=True)  # fmt: skip
+def agenda(source: Path, days: int, today: dt.date | None, fmt: str) -> None:
+    """What is due next across the LEAs (a profile or a folder of them): this week, the
+    following weeks, then a one-line overdue summary per LEA; ids work with `pacing done`."""
+    from pacing.adapters.files import profiles_in
+    from pacing.core.agenda import agenda as next_actions
+
+    timelines = [_timeline(p, today) for p in profiles_in(source)]
+    found = next_actions(timelines, days)
+    if fmt == "json":
+        import json
+
+        click.echo(json.dumps(_agenda_doc(found, timelines), indent=2, ensure_ascii=False))
+        return
+    for line in _agenda_text(found):
+        click.echo(line)
+
+
+def _agenda_when(line: Line) -> str:
+    """ "CDE deadline 2024-10-10", "Meeting 2025-03-12 15:30"."""
+    e = line.entry
+    when = f"{line.words} {line.date:%Y-%m-%d}"
+    if line.until:
+        when += f" \u2192 {line.until:%Y-%m-%d}"
+    if line.date == e.due and e.start_time:
+        when += f" {e.start_time:%H:%M}"
+    return when
+
+
+def _agenda_text(found: Agenda) -> list[str]:
+    out: list[str] = []
+    for week in found.weeks:
+        start = f"{week.monday:%Y-%m-%d}"
+        out.append(f"This week (Monday {start})" if week.this_week else f"Week of {start}")
+        if not week.lines:
+            out.append("  Nothing due this week.")
+        for line in week.lines:
+            status = " (at risk)" if line.entry.status == "at-risk" else ""
+            out.append(f"  {line.lea}  {_agenda_when(line)}  {line.entry.title}{status}")
+            out.append(f"      {line.short_id}")
+        out.append("")
+    if found.behind:
+        out.append("Missed (see `pacing timeline PROFILE --upcoming 0`):")
+        out += [f"  {b.text}" for b in found.behind]
+    else:
+        out.append("Nothing overdue or behind plan.")
+    return out
+
+
+def _agenda_doc(found: Agenda, timelines: list[Timeline]) -> dict[str, Any]:
+    return {
+        "days": found.days,
+        "leas": [
+            {"id": t.lea.id, "name": t.lea.name, "today": t.today.isoformat()} for t in timelines
+        ],
+        "weeks": [
+            {
+                "monday": week.monday.isoformat(),
+                "this_week": week.this_week,
+                "items": [
+                    {
+                        "lea": line.lea_id,
+                        "lea_name": line.lea,
+                        "id": line.entry.id,
+                        "short_id": line.short_id,
+                        "title": line.entry.title,
+                        "kind": line.entry.kind,
+                        "status": line.entry.status,
+                        "date_label": line.words,
+                        "date": line.date.isoformat(),
+                        "until": line.until.isoformat() if line.until else None,
+                        "due": line.entry.due.isoformat(),
+                        "start_time": (
+                            f"{line.entry.start_time:%H:%M}" if line.entry.start_time else None
+                        ),
+                    }
+                    for line in week.lines
+                ],
+            }
+            for week in found.weeks
+        ],
+        "behind": [
+            {
+                "lea": b.lea_id,
+                "overdue": b.overdue_count,
+                "overdue_by_source": dict(b.overdue),
+                "behind_plan": b.behind_plan,
+                "at_risk": b.at_risk,
+                "text": b.text,
+            }
+            for b in found.behind
+        ],
+    }
 
 
 @cli.command()
@@ -378,18 +710,21 @@ def _entry(t: Any, item_id: str, profile: Path) -> Any:
 @click.option("--next", "show_next", default=10, show_default=True, help="Next reminders shown.")
 def status(profiles: tuple[Path, ...], show_next: int) -> None:
     """Reminders: next to send, late ones, sent/failed counts, last errors, and each daemon's
-    last successful step (times in the LEA's zone when the profiles are given)."""
+    last successful step, in each LEA's local time (without profiles: the profiles' default
+    zone, America/Los_Angeles, unless the LEAs given say otherwise)."""
     from collections import Counter
 
     from pacing.adapters.files import load_lea, profiles_in
-    from pacing.adapters.state import State
+    from pacing.adapters.statedir import database_exists
     from pacing.clock import now
-    from pacing.reminders.ledger import Ledger
+    from pacing.core.lea import Lea
+    from pacing.reminders.ledger import Ledger, Row
 
     found = [load_lea(p) for given in profiles for p in profiles_in(given)]
     zones = {lea.id: ZoneInfo(lea.timezone) for lea in found}
     only = {z.key for z in zones.values()}
-    common = ZoneInfo(only.pop()) if len(only) == 1 else None
+    default = ZoneInfo(str(Lea.model_fields["timezone"].default))
+    common = ZoneInfo(only.pop()) if len(only) == 1 else None if zones else default
 
     def at(moment: dt.datetime | None, lea: str | None = None) -> str:
         if moment is None:
@@ -399,12 +734,27 @@ def status(profiles: tuple[Path, ...], show_next: int) -> None:
             return f"{moment:%Y-%m-%d %H:%M}Z"
         return f"{moment.astimezone(zone):%Y-%m-%d %H:%M %Z}"
 
-    ledger = Ledger(State())
-    rows = ledger.rows(list(zones) or None)
+    moment = now()  # a bad PACING_NOW is one line, before anything else
+    rows: list[Row] = []
+    daemons: list[dict[str, Any]] = []
+    if database_exists():  # a status never creates a state store
+        from pacing.adapters.state import State
+
+        ledger = Ledger(State())
+        rows = ledger.rows(list(zones) or None)
+        daemons = ledger.instances()
     counts = Counter(r.status for r in rows)
     click.echo(", ".join(f"{k}: {counts[k]}" for k in
                          ("pending", "claimed", "sent", "failed", "folded", "cancelled")))  # fmt: skip
-    moment = now()
+    where = " ".join(str(p) for p in profiles) or "DIR"
+    folder = str(profiles[0]) if len(profiles) == 1 and profiles[0].is_dir() else "DIR"
+    if not rows:
+        whose = "for these LEAs " if profiles else ""
+        click.echo(f"no reminders yet {whose}(the reminder daemon plans them): start "
+                   f"`pacing serve {folder}` or `pacing remind {where}`; "
+                   f"`pacing remind {where} --dry-run` previews them")  # fmt: skip
+    elif not zones:
+        click.echo(f"times in {default.key}; `pacing status {where}` shows each LEA's own zone")
     late = [r for r in rows if r.status in ("pending", "claimed") and r.send_at <= moment]
     if late:
         oldest = late[0]
@@ -413,11 +763,15 @@ def status(profiles: tuple[Path, ...], show_next: int) -> None:
     else:
         click.echo("late: none")
     upcoming = [r for r in rows if r.status == "pending" and r.send_at > moment][:show_next]
+    if rows and not upcoming:
+        click.echo("next: none pending")
     for r in upcoming:
         click.echo(f"next  {at(r.send_at, r.lea)}  {r.kind:8} {r.to:32} {r.items[0]}")
     for r in [r for r in rows if r.last_error and r.status in ("failed", "pending")][-10:]:
         click.echo(f"error {r.status:7} {r.to:32} {r.items[0]}: {r.last_error}")
-    for d in ledger.instances():
+    if not daemons:
+        click.echo(f"daemon: none has run yet (`pacing serve {folder}` or `pacing remind {where}`)")
+    for d in daemons:
         problem = f"; last error: {d['last_error']}" if d["last_error"] else ""
         click.echo(f"daemon {d['id']} (pid {d['pid']}): last successful step "
                    f"{at(d['last_ok_at'])}, last step {at(d['last_step_at'])}{problem}")  # fmt: skip
@@ -445,9 +799,25 @@ def remind(
         raise click.UsageError("--from and --until go with --dry-run (a preview)")
     import asyncio
 
+    _reminders_reach_someone(sources)
     _accept_empty(accept_empty_ledger)
     daemon = _daemon(sources, None)
     asyncio.run(daemon.run())
+
+
+def _reminders_reach_someone(sources: tuple[Path, ...]) -> None:
+    """Reminders that would go nowhere (no lead, an escalation to an undefined contact) are
+    an error before any preview or daemon starts, not silence."""
+    from pacing.adapters.checks import reminder_problems
+    from pacing.adapters.files import load_lea, profiles_in
+
+    problems = [
+        problem
+        for path in (p for s in sources for p in profiles_in(s))
+        for problem in reminder_problems(load_lea(path), path, path.read_text(encoding="utf-8"))
+    ]
+    if problems:
+        raise DataError(problems)
 
 
 def _preview(sources: tuple[Path, ...], start: dt.date | None, until: dt.date | None) -> None:
@@ -456,15 +826,18 @@ def _preview(sources: tuple[Path, ...], start: dt.date | None, until: dt.date | 
     from pacing.clock import today
     from pacing.core.reminders import plan
     from pacing.core.timeline import expand
+    from pacing.reminders.actions import without_opted_out
 
     state = State()
+    _reminders_reach_someone(sources)
     for path in (p for s in sources for p in profiles_in(s)):
         lea = load_lea(path)
         first = start or today(lea.timezone)
         last = until or first + dt.timedelta(days=30)
         t = expand(_guides(), lea, first, state.done_marks(lea.id))
         zone = ZoneInfo(lea.timezone)
-        for r in sorted(plan(t), key=lambda r: (r.send_at, r.key)):
+        planned = without_opted_out(plan(t), state.opted_out(lea.id))  # unsubscribed: none
+        for r in sorted(planned, key=lambda r: (r.send_at, r.key)):
             local = r.send_at.astimezone(zone)
             if first <= local.date() <= last:
                 cc = f" cc {', '.join(r.cc)}" if r.cc else ""
@@ -473,17 +846,14 @@ def _preview(sources: tuple[Path, ...], start: dt.date | None, until: dt.date | 
 
 
 def _logs() -> None:
-    """Structured (logfmt) log lines on stderr: time, level, component, message."""
-    import logging
+    """Structured log lines on stderr (logfmt, or JSON with --log-format / PACING_LOG_FORMAT):
+    time, level, component, message, fields."""
+    from pacing import logs
 
-    logging.basicConfig(
-        level=logging.INFO,
-        format='ts=%(asctime)s level=%(levelname)s logger=%(name)s msg="%(message)s"',
-        datefmt="%Y-%m-%dT%H:%M:%S%z",
-    )
+    logs.setup()
 
 
-def _daemon(sources: tuple[Path, ...], page_url: Any) -> Any:
+def _daemon(sources: tuple[Path, ...], page_url: Any, links: Any = None) -> Any:
     from pacing.adapters.state import State
     from pacing.adapters.statedir import state_dir
     from pacing.clock import ClockGuard, now
@@ -491,16 +861,13 @@ def _daemon(sources: tuple[Path, ...], page_url: Any) -> Any:
     from pacing.reminders.send import MaildirSender, SmtpConfig, SmtpSender
 
     _logs()
-    try:
-        config = SmtpConfig.from_env(config_file=state_dir() / "pacing.toml")
-    except ValueError as e:
-        from pacing.core.errors import fail
-
-        raise fail("environment", "PACING_SMTP_TLS", str(e)) from None
+    config = SmtpConfig.from_env(config_file=state_dir() / "pacing.toml")  # errors name the variable
     sender = SmtpSender(config) if config else MaildirSender(state_dir() / "outbox")
     now()  # a bad PACING_NOW is a one-line error here, not a traceback in the loop
     click.echo(f"pacing: reminders go to {sender.describe()}", err=True)
     kwargs = {"page_url": page_url} if page_url else {}
+    if links is not None:  # served: unsubscribe and Mark-done links under --base-url
+        kwargs["links"] = links
     clock = ClockGuard(now)  # a clock jump is not believed at once (see ClockGuard)
     daemon = Daemon(list(sources), State(), sender, clock, **kwargs)
     clock.on_back = daemon.ledger.revive_folded
@@ -530,6 +897,7 @@ def serve(
 
     import uvicorn
 
+    from pacing import logs
     from pacing.feeds.server import create_app, uvicorn_options
 
     _accept_empty(accept_empty_ledger)
@@ -539,8 +907,11 @@ def serve(
     base = base_url or f"http://{host}:{port}"
     click.echo(f"pacing: serving {len(book.entries)} LEA feeds from {folder} on {base}")
     _print_urls(book, base)
-    app = create_app(book, base)  # the page's URLs: never from a request's Host header
-    config = uvicorn.Config(app, host=host, port=port, **uvicorn_options())
+    app = logs.AccessLog(create_app(book, base))  # the page's URLs: never from the Host header
+    options = {**uvicorn_options(), "log_config": None, "access_log": False}  # our formatter
+    if logs.debugging():
+        options["log_level"] = "debug"
+    config = uvicorn.Config(app, host=host, port=port, **options)
     server = uvicorn.Server(config)
     if no_reminders:
         server.run()
@@ -549,7 +920,9 @@ def serve(
     def page(lea_id: str) -> str:
         return f"{base}/feeds/{lea_id}/{book.token(lea_id)}/"
 
-    daemon = _daemon((folder,), page)
+    from pacing.reminders.actions import Links
+
+    daemon = _daemon((folder,), page, Links(base, book.secrets[0]))
     server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
 
     async def both() -> None:
@@ -634,6 +1007,21 @@ def db_upgrade(accept_empty_ledger: bool) -> None:
     now = state.schema_version()
     before = state.upgraded_from
     click.echo(f"schema: {now} (up to date)" if before == now else f"schema: {before or 'new'} -> {now}")
+
+
+@db.command("opt-in")
+@click.argument("profile", type=EXISTING)
+@click.argument("address")
+def db_opt_in(profile: Path, address: str) -> None:
+    """Send an LEA's reminders to ADDRESS again after it unsubscribed from an email."""
+    from pacing.adapters.files import load_lea
+    from pacing.adapters.state import State
+    from pacing.core.errors import fail
+
+    lea = load_lea(profile)
+    if not State().opt_in(lea.id, address):
+        raise fail(str(profile), "ADDRESS", f"{address!r} had not turned {lea.id}'s reminders off")
+    click.echo(f"reminders of {lea.id} go to {address} again")
 
 
 @db.command("check")

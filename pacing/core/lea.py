@@ -165,14 +165,44 @@ Rrule = Annotated[str, AfterValidator(_rrule)]
 
 
 class Monitoring(Strict):
-    tier: Tier
+    """How CDE monitors the LEA this cohort: it decides which pacing guides and items apply."""
+
+    tier: Tier = Field(
+        description="The LEA's CIM monitoring tier, as CDE's notification letter names it.",
+        examples=["targeted"],
+    )
     # Targeted Level 1-3 (seed 001), Intensive Level 1-3 (seed 004: "Intensive Level 1-3 LEAs"):
     # required for targeted, optional for intensive, never for universal.
-    level: Annotated[int, Field(ge=1, le=3)] | None = None
-    cohort: Annotated[int, Field(ge=2000, le=2100)]
-    sig_dis: Literal["new", "continuing", "no"] = "no"
-    sig_dis_indicators: Annotated[int, Field(ge=0, le=20)] = 1
-    cceis_services_start: Day | None = None
+    level: Annotated[int, Field(ge=1, le=3)] | None = Field(
+        None,
+        description="The monitoring level (1, 2 or 3): required for a targeted LEA, optional "
+        "for an intensive one, never given for a universal one.",
+        examples=[2],
+    )
+    cohort: Annotated[int, Field(ge=2000, le=2100)] = Field(
+        description="The year the LEA's CIM cohort began (the year in the guide names, "
+        "e.g. 2024 for the 2024 guides).",
+        examples=[2024],
+    )
+    sig_dis: Literal["new", "continuing", "no"] = Field(
+        "no",
+        description="Significant disproportionality: 'new' (identified this year), "
+        "'continuing' (identified again) or 'no'. It adds the Sig Dis guide and its CCEIS "
+        "reports.",
+        examples=["new"],
+    )
+    sig_dis_indicators: Annotated[int, Field(ge=0, le=20)] = Field(
+        1,
+        description="How many Sig Dis indicators the LEA was identified on (used for the "
+        "TA hours budget).",
+        examples=[2],
+    )
+    cceis_services_start: Day | None = Field(
+        None,
+        description="The day CCEIS services began (YYYY-MM-DD): starts the Sig Dis student "
+        "tracking period; leave out until it is known.",
+        examples=["2024-09-03"],
+    )
 
     @model_validator(mode="after")
     def _level_fits_tier(self) -> Monitoring:
@@ -191,24 +221,59 @@ class Monitoring(Strict):
 
 
 class Member(Strict):
-    role: Role
-    name: Text
-    email: Email
-    lead: bool = False
+    """One member of the LEA's CIM team (a [[team]] entry)."""
+
+    role: Role = Field(
+        description="The member's role on the CIM team; reminders and Stepwell box 1 name "
+        "people by role.",
+        examples=["sped-admin"],
+    )
+    name: Text = Field(description="The member's full name.", examples=["Luis Ortega"])
+    email: Email = Field(
+        description="Where this member's reminders go.", examples=["lortega@sunrise.example.org"]
+    )
+    lead: bool = Field(
+        False,
+        description="true for the CIM team lead (one member): reminders sent 'to lead' go to "
+        "this person.",
+        examples=[True],
+    )
 
 
 class Contact(Strict):
-    name: Text
-    email: Email
+    """Someone outside the district: the SELPA or the LEA's FMTA consultant at CDE."""
+
+    name: Text = Field(
+        description="The contact's name (a person or an office).", examples=["East Valley SELPA"]
+    )
+    email: Email = Field(
+        description="Where overdue notices escalated to this contact go.",
+        examples=["office@eastvalley-selpa.example.org"],
+    )
 
 
 class Closure(Strict):
-    start: Day = Field(alias="from")
-    end: Day = Field(alias="to")
-    name: Text
+    """Days the district is closed (a break) or on summer break."""
+
+    start: Day = Field(
+        alias="from",
+        description="The first day of the closure (YYYY-MM-DD).",
+        examples=["2024-12-23"],
+    )
+    end: Day = Field(
+        alias="to",
+        description="The last day of the closure, included (YYYY-MM-DD).",
+        examples=["2025-01-03"],
+    )
+    name: Text = Field(description="What the closure is called.", examples=["Winter break"])
     # "summer": the school year's break; the district office works (these are working days),
     # but planned work that needs families or school staff is flagged when it falls here.
-    kind: Literal["closure", "summer"] = "closure"
+    kind: Literal["closure", "summer"] = Field(
+        "closure",
+        description="'closure': no one works, no work is planned on these days. 'summer': "
+        "the office works, but planned work that needs families or school staff is flagged.",
+        examples=["summer"],
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> Closure:
@@ -220,11 +285,35 @@ class Closure(Strict):
 
 
 class CalendarSettings(Strict):
-    state_holidays: bool = True
-    board_meetings: Annotated[list[Day], AfterValidator(at_most(2000, "dates"))] = []
-    board_meeting_rule: Rrule | None = None
-    board_packet_lead_days: Annotated[int, Field(ge=0, le=60)] = 10
-    closures: Annotated[list[Closure], AfterValidator(at_most(500, "closures"))] = []
+    """The district's calendar: holidays, board meetings and closures (working days)."""
+
+    state_holidays: bool = Field(
+        True,
+        description="Count California state holidays as non-working days.",
+        examples=[True],
+    )
+    board_meetings: Annotated[list[Day], AfterValidator(at_most(2000, "dates"))] = Field(
+        [],
+        description="The governing board's meeting dates (YYYY-MM-DD); board approvals land on "
+        "the latest one that still meets CDE's deadline.",
+        examples=[["2024-10-08", "2024-11-12"]],
+    )
+    board_meeting_rule: Rrule | None = Field(
+        None,
+        description="The board's regular meetings as a repeat rule (RFC 5545 RRULE), used "
+        "with or instead of board_meetings.",
+        examples=["FREQ=MONTHLY;BYDAY=2TU", "FREQ=MONTHLY;BYDAY=3TH"],
+    )
+    board_packet_lead_days: Annotated[int, Field(ge=0, le=60)] = Field(
+        10,
+        description="Working days before a board meeting that its packet is due.",
+        examples=[10],
+    )
+    closures: Annotated[list[Closure], AfterValidator(at_most(500, "closures"))] = Field(
+        [],
+        description="Breaks and closures (winter, spring, summer).",
+        examples=[[{"from": "2024-12-23", "to": "2025-01-03", "name": "Winter break"}]],
+    )
 
 
 def _recipient(who: str) -> str:
@@ -239,29 +328,86 @@ Recipient = Annotated[str, AfterValidator(_recipient)]
 
 
 class Reminders(Strict):
+    """Who gets reminder emails, and when."""
+
     offsets_days: Annotated[
         list[Annotated[int, Field(ge=0, le=365)]], AfterValidator(at_most(100, "offsets"))
-    ] = [30, 14, 7, 1, 0]
-    send_at: dt.time = dt.time(8, 0)
-    to: Annotated[list[Recipient], AfterValidator(at_most(50, "recipients"))] = ["lead"]
-    escalate_overdue_to: Annotated[list[Recipient], AfterValidator(at_most(50, "recipients"))] = []
-    digest: Literal["none", "weekly"] = "none"
+    ] = Field(
+        [30, 14, 7, 1, 0],
+        description="Days before each date that a reminder goes out (0: on the day).",
+        examples=[[30, 14, 7, 1, 0]],
+    )
+    send_at: dt.time = Field(
+        dt.time(8, 0),
+        description="The time of day reminders go out, in the LEA's time zone (HH:MM).",
+        examples=["08:00"],
+    )
+    to: Annotated[list[Recipient], AfterValidator(at_most(50, "recipients"))] = Field(
+        ["lead"],
+        description="Who gets reminders: 'lead' (the team member with lead = true), a team "
+        "role, 'selpa', 'fmta_consultant' or an email address. [] sends no reminders.",
+        examples=[["lead", "sped-admin"]],
+    )
+    escalate_overdue_to: Annotated[list[Recipient], AfterValidator(at_most(50, "recipients"))] = (
+        Field(
+            [],
+            description="Who is copied when a CDE deadline is missed: usually 'selpa' and/or "
+            "'fmta_consultant' (each must be defined under [contacts]).",
+            examples=[["selpa", "fmta_consultant"]],
+        )
+    )
+    digest: Literal["none", "weekly"] = Field(
+        "none",
+        description="'weekly': one summary email per person per week instead of one per item.",
+        examples=["weekly"],
+    )
     # a reminder due on a weekend, holiday or closure goes out on the working day before
     # (an overdue notice: the working day after)
-    working_days_only: bool = True
+    working_days_only: bool = Field(
+        True,
+        description="A reminder due on a weekend, holiday or closure goes out the working day "
+        "before (an overdue notice: the working day after); false sends it on the day.",
+        examples=[True],
+    )
 
 
 class Override(Strict):
     """A profile's change to one timeline item (or to every occurrence of a series)."""
 
-    due: Day | None = None
-    start: Day | None = None
-    duration_days: Annotated[int, Field(ge=1, le=250)] | None = None
-    start_time: dt.time | None = None
-    end_time: dt.time | None = None
-    rrule: Rrule | None = None  # series: a different meeting rule
+    due: Day | None = Field(
+        None,
+        description="The district's own date for this item (YYYY-MM-DD); CDE's deadlines "
+        "stay shown as CDE's.",
+        examples=["2025-03-12"],
+    )
+    start: Day | None = Field(
+        None,
+        description="The day work on this item starts (YYYY-MM-DD).",
+        examples=["2025-02-03"],
+    )
+    duration_days: Annotated[int, Field(ge=1, le=250)] | None = Field(
+        None,
+        description="Working days the work takes (planned backwards from the date).",
+        examples=[25],
+    )
+    start_time: dt.time | None = Field(
+        None, description="A meeting's start time (HH:MM), with end_time.", examples=["15:30"]
+    )
+    end_time: dt.time | None = Field(
+        None, description="A meeting's end time (HH:MM), with start_time.", examples=["16:30"]
+    )
+    rrule: Rrule | None = Field(
+        None,
+        description="For a series (the monthly CIM team meeting): the district's repeat rule "
+        "(RFC 5545 RRULE) instead of pacing's assumed day.",
+        examples=["FREQ=MONTHLY;BYDAY=2WE"],
+    )  # series: a different meeting rule
     # series: the exact dates instead of the rule
-    dates: Annotated[list[Day], AfterValidator(at_most(MAX_OCCURRENCES, "dates"))] | None = None
+    dates: Annotated[list[Day], AfterValidator(at_most(MAX_OCCURRENCES, "dates"))] | None = Field(
+        None,
+        description="For a series: the exact dates (YYYY-MM-DD) instead of a rule.",
+        examples=[["2025-01-15", "2025-02-12"]],
+    )
 
     @model_validator(mode="after")
     def _times(self) -> Override:
@@ -277,24 +423,80 @@ class Override(Strict):
 class Done(Strict):
     """A done mark with details: `"<item-id>" = { on = 2024-07-09, outcome = "accepted" }`."""
 
-    on: Day
-    note: Text | None = None
-    outcome: Literal["accepted", "accepted-with-conditions", "returned"] | None = None
-    outcome_on: Day | None = None  # the day CDE decided (e.g. approved the plan)
+    on: Day = Field(
+        description="The day it was done or sent (YYYY-MM-DD).", examples=["2024-07-09"]
+    )
+    note: Text | None = Field(
+        None,
+        description="What was done or sent, shown in the timeline and checklist.",
+        examples=["Sent via Stepwell"],
+    )
+    outcome: Literal["accepted", "accepted-with-conditions", "returned"] | None = Field(
+        None,
+        description="For a submission: what CDE said ('returned' keeps the item open).",
+        examples=["accepted"],
+    )
+    outcome_on: Day | None = Field(
+        None,
+        description="The day CDE decided (e.g. approved the plan), YYYY-MM-DD.",
+        examples=["2024-08-02"],
+    )  # the day CDE decided (e.g. approved the plan)
 
 
 class Lea(Strict):
-    id: Slug
-    name: Text
-    cds: Annotated[str, AfterValidator(_cds)]
-    timezone: Annotated[str, AfterValidator(_timezone)] = "America/Los_Angeles"
-    monitoring: Monitoring
-    team: Annotated[list[Member], AfterValidator(at_most(200, "members"))] = []
-    contacts: dict[Literal["fmta_consultant", "selpa"], Contact] = {}
-    calendar: CalendarSettings = CalendarSettings()
-    reminders: Reminders = Reminders()
-    overrides: dict[str, Override] = {}
-    done: dict[str, Day | Done] = {}  # item id -> date done (the guide's "Done" column)
+    """An LEA profile: one TOML file per LEA (local educational agency) in CIM monitoring."""
+
+    id: Slug = Field(
+        description="A short name for the LEA: lowercase letters, digits and dashes; used in "
+        "calendar and page URLs. Unique among the profiles served together.",
+        examples=["sunrise-usd"],
+    )
+    name: Text = Field(
+        description="The LEA's full name, as on CDE's letters.",
+        examples=["Sunrise Unified School District"],
+    )
+    cds: Annotated[str, AfterValidator(_cds)] = Field(
+        description="The LEA's CDS code: 14 digits (or the 7-digit county-district code).",
+        examples=["19647330000000"],
+    )
+    timezone: Annotated[str, AfterValidator(_timezone)] = Field(
+        "America/Los_Angeles",
+        description="The IANA time zone of the LEA's dates and reminder times.",
+        examples=["America/Los_Angeles"],
+    )
+    monitoring: Monitoring = Field(
+        description="The LEA's CIM monitoring: tier, level, cohort and Sig Dis status."
+    )
+    team: Annotated[list[Member], AfterValidator(at_most(200, "members"))] = Field(
+        [], description="The LEA's CIM team, one [[team]] entry per member."
+    )
+    contacts: dict[Literal["fmta_consultant", "selpa"], Contact] = Field(
+        {},
+        description="People outside the district that overdue notices can be escalated to: "
+        "'selpa' and 'fmta_consultant' (the LEA's FMTA consultant at CDE).",
+        examples=[{"selpa": {"name": "East Valley SELPA", "email": "office@example.org"}}],
+    )
+    calendar: CalendarSettings = Field(
+        CalendarSettings(),
+        description="The district's working days and board meetings.",
+    )
+    reminders: Reminders = Field(
+        Reminders(), description="Reminder emails: who gets them and when."
+    )
+    overrides: dict[str, Override] = Field(
+        {},
+        description="The district's own dates, times or durations for timeline items, keyed "
+        "by item id (see `pacing timeline`).",
+        examples=[
+            {"implementation-2024/step-4/cim-team-meeting": {"rrule": "FREQ=MONTHLY;BYDAY=2WE"}}
+        ],
+    )
+    done: dict[str, Day | Done] = Field(
+        {},
+        description="Items already done (the guide's 'Done' column), keyed by item id: a date, "
+        "or { on, outcome, outcome_on, note }.",
+        examples=[{"targeted-l3-2024/step-1/step-1-submission": "2024-07-09"}],
+    )  # item id -> date done (the guide's "Done" column)
 
     def lead(self) -> Member | None:
         return next((m for m in self.team if m.lead), None)

@@ -18,7 +18,7 @@ from pacing.core.lea import Lea
 from pacing.core.timeline import Timeline
 from pacing.core.workdays import WorkCalendar
 
-Kind = Literal["due", "start-by", "overdue", "behind-plan", "digest"]
+Kind = Literal["due", "start-by", "overdue", "behind-plan", "digest", "meeting"]
 DIGEST_WEEKS = 4
 OPEN = ("overdue", "behind-plan", "at-risk", "due-soon", "upcoming")
 
@@ -65,8 +65,8 @@ def plan(t: Timeline) -> list[Reminder]:
     """Every reminder the timeline asks for, from the start of time (the ledger skips the past)."""
     lea = t.lea
     if lea.reminders.digest == "weekly":
-        return list(_digests(t)) + list(_overdue(t))
-    return [*_per_item(t), *_overdue(t)]
+        return list(_digests(t)) + list(_overdue(t)) + list(_meetings(t))
+    return [*_per_item(t), *_overdue(t), *_meetings(t)]
 
 
 def _key(lea: Lea, item: str, what: str, to: str) -> str:
@@ -132,6 +132,23 @@ def _overdue(t: Timeline) -> Iterator[Reminder]:
         for address in to:
             yield Reminder(
                 _key(lea, e.id, kind, address), lea.id, kind, at, address, cc, (e.id,), e.due,
+            )  # fmt: skip
+
+
+def _meetings(t: Timeline) -> Iterator[Reminder]:
+    """The working day before each open meeting (each occurrence of a series), at `send_at`:
+    "Meeting <weekday>: ..." to the LEA's own recipients, never copied outside the team. The
+    digest lists no meetings, so a weekly-digest LEA gets these too."""
+    lea = t.lea
+    to = recipients(lea, lea.reminders.to)
+    for e in t.items:
+        if e.kind != "meeting" or e.status not in OPEN:
+            continue
+        at = _instant(t, e.due - dt.timedelta(days=1))
+        for address in to:
+            yield Reminder(
+                _key(lea, e.id, "meeting", address), lea.id, "meeting", at, address, (),
+                (e.id,), e.due, 1,
             )  # fmt: skip
 
 

@@ -1,5 +1,7 @@
 """Printable checklists: the pacing-guide table and the Stepwell box checklist, as Markdown,
-one self-contained HTML page (with the SVG timeline chart), or CSV for Excel."""
+one self-contained HTML page (with the SVG timeline chart), or CSV for Excel.
+
+The template context built here is shared with the feed page (`pacing.export.page`)."""
 
 from __future__ import annotations
 
@@ -8,26 +10,30 @@ import datetime as dt
 import io
 from collections.abc import Sequence
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
 from pacing.adapters.files import data_dir
+from pacing.core.agenda import short_id
 from pacing.core.entry import OUTCOME_NAMES, SOURCE_NAMES, STATUS_NAMES, Status
 from pacing.core.periods import Band
 from pacing.core.timeline import Entry, Timeline, tier_label
 from pacing.export.gantt import gantt_svg
 from pacing.export.timeline import dated_parts, label_date, programs
 
+if TYPE_CHECKING:
+    from pacing.export.page import render_feed_page as render_feed_page
+
 FORMATS = ("md", "html", "csv")
 NA_TEXT = "N/A - write N/A in this box"
 SIG_DIS_LABELS = {"new": "newly identified", "continuing": "continuing", "no": ""}
 CSV_COLUMNS = [
-    "Step", "Activity", "Target date", "Done", "Status", "Requirement", "Submit to",
-    "Resources", "Rule", "Date label", "Date type", "Program", "Warnings", "Assumption",
-    "Done note", "Item id",
+    "Step", "Activity", "Date", "Start", "Start time", "End time", "Done", "Status",
+    "Requirement", "Submit to", "Resources", "Rule", "Date label", "Date type", "Program",
+    "Warnings", "Assumption", "Done note", "Item id",
 ]  # fmt: skip
 BADGES = ("overdue", "behind-plan", "at-risk", "due-soon")  # statuses flagged next to a row
 COUNTED: tuple[Status, ...] = ("overdue", "behind-plan", "at-risk", "due-soon", "done")
@@ -113,6 +119,7 @@ def _row(e: Entry, main_program: str = "", seen: set[str] | None = None) -> dict
             seen.add(assumption)
     return {
         "id": e.id,
+        "short_id": short_id(e),
         "activity": _activity(e),
         "kind": e.kind,
         "target": " ".join(target(e)),
@@ -160,6 +167,7 @@ def _box(e: Entry) -> dict[str, Any]:
         "title": e.title,
         "step": e.step,
         "id": e.id,
+        "short_id": short_id(e),
         "due": _short(e.due),
         "target": " ".join(target(e)),
         "target_label": target(e)[0],
@@ -249,20 +257,19 @@ def render_checklist(t: Timeline, fmt: str, periods: Sequence[Band] | None = Non
         bands = _periods(t, periods)
         ctx = context(t, bands)
         ctx["chart"] = Markup(gantt_svg(t, bands))
+        ctx["chart_full"] = ""  # printed: the whole span in the one chart
         return environment().get_template("checklist.html.j2").render(ctx)
     raise ValueError(f"unknown checklist format {fmt!r} (expected one of {', '.join(FORMATS)})")
 
 
-def render_feed_page(
-    t: Timeline, feed_url: str, webcal_url: str, periods: Sequence[Band] | None = None
-) -> str:
-    """The LEA's feed page: subscription help, then the chart and the checklist."""
-    bands = _periods(t, periods)
-    ctx = context(t, bands)
-    ctx["chart"] = Markup(gantt_svg(t, bands))
-    ctx["feed_url"] = feed_url
-    ctx["webcal_url"] = webcal_url if webcal_url.lower().startswith("webcal://") else ""
-    return environment().get_template("feed_page.html.j2").render(ctx)
+def __getattr__(name: str) -> Any:
+    """`render_feed_page` moved to `pacing.export.page`; imported from here it still works
+    (lazily: the page module builds on this one)."""
+    if name == "render_feed_page":
+        from pacing.export.page import render_feed_page
+
+        return render_feed_page
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def excel_safe(value: object) -> str:
@@ -271,10 +278,16 @@ def excel_safe(value: object) -> str:
     return "'" + text if text.startswith(FORMULA_START) else text
 
 
-def to_csv(t: Timeline) -> str:
-    """One row per timeline item, UTF-8 with a BOM and CRLF line ends (opens in Excel)."""
+def to_csv(t: Timeline, excel: bool = True) -> str:
+    """One row per timeline item, CRLF line ends, one value per column: "Date" (ISO, the
+    deadline or a window's last day), "Start" (a window's first day, else empty), "Start
+    time"/"End time" (HH:MM, meetings); straight quotes only. `excel` (the default): a
+    UTF-8 BOM first, so Excel reads the text as UTF-8."""
+    from pacing.export.timeline import straight
+
     out = io.StringIO()
-    out.write("\ufeff")
+    if excel:
+        out.write("\ufeff")
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
     for e in t.items:
@@ -285,10 +298,14 @@ def to_csv(t: Timeline) -> str:
         resources = "; ".join(
             f"{r['title']} ({r['url']})" if r["url"] else r["title"] for r in row["resources"]
         )
+        window = e.start is not None and e.start != e.due
         cells = [
             f"Step {e.step}: {t.steps.get(e.step, '')}".rstrip(": "),
             row["activity"],
-            row["target_iso"],
+            e.due.isoformat(),
+            e.start.isoformat() if window and e.start else "",
+            f"{e.start_time:%H:%M}" if e.start_time else "",
+            f"{e.end_time:%H:%M}" if e.end_time else "",
             row["done_iso"],
             status,
             e.requirement,
@@ -303,5 +320,5 @@ def to_csv(t: Timeline) -> str:
             e.done_note or "",
             e.id,
         ]
-        writer.writerow([excel_safe(c) for c in cells])
+        writer.writerow([excel_safe(straight(c)) for c in cells])
     return out.getvalue()

@@ -112,8 +112,10 @@ class _Scale:
     right: float = WIDTH - RIGHT
 
     def x(self, day: dt.date) -> float:
+        """The x of `day`, held inside the chart (a bar crossing an edge is cut there)."""
         span = max((self.end - self.start).days, 1)
-        return self.left + (day - self.start).days / span * (self.right - self.left)
+        x = self.left + (day - self.start).days / span * (self.right - self.left)
+        return min(max(x, self.left), self.right)
 
     @property
     def per_month(self) -> float:
@@ -347,6 +349,16 @@ class _Lane:
         return max(rows * ROW, 2 * ROW) + 2 * LANE_PAD
 
 
+def school_year(day: dt.date) -> tuple[dt.date, dt.date]:
+    """The school year around `day`: July 1 and the next July 1 (the end is exclusive)."""
+    first = dt.date(day.year if day.month >= 7 else day.year - 1, 7, 1)
+    return first, first.replace(year=first.year + 1)
+
+
+def _begin(e: Entry) -> dt.date:
+    return min(d for d in (e.due, e.start, e.latest_start) if d)
+
+
 def _range(t: Timeline, entries: list[Entry], bands: Sequence[Band]) -> tuple[dt.date, dt.date]:
     days = [t.today]
     for e in entries:
@@ -357,14 +369,22 @@ def _range(t: Timeline, entries: list[Entry], bands: Sequence[Band]) -> tuple[dt
     return _month_start(min(days)), _next_month(max(days))
 
 
-def gantt_svg(t: Timeline, periods: Sequence[Band] = ()) -> str:
+def gantt_svg(
+    t: Timeline, periods: Sequence[Band] = (), span: tuple[dt.date, dt.date] | None = None
+) -> str:
     """An inline SVG (no scripts, no external assets) of the LEA's timeline: a lane per CIM
     step with windows as bars, planned work (latest start to due) as dashed bars, deadlines
     and reports as diamonds, meetings as ticks (a series in one row), `periods` as bands with
-    their reports on them, and a line at today. Deterministic."""
+    their reports on them, and a line at today. Deterministic.
+
+    `span` (first day, day after the last): only what falls in it, bars cut at its edges
+    (`school_year(t.today)` for the current school year); by default every dated item."""
     entries = [e for e in t.items if e.status != "not-applicable" and e.due != dt.date.max]
+    if span is not None:
+        entries = [e for e in entries if e.due >= span[0] and _begin(e) < span[1]]
+        periods = [b for b in periods if b.end >= span[0] and b.start < span[1]]
     on_band = {s for b in periods for s in b.series}
-    scale = _Scale(*_range(t, entries, periods))
+    scale = _Scale(*(span or _range(t, entries, periods)))
     steps = sorted({*t.steps, *(e.step for e in entries)})
     lanes = []
     for step in steps:

@@ -9,6 +9,7 @@ import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from pacing.core.agenda import short_id
 from pacing.core.entry import OUTCOME_NAMES, SOURCE_NAMES, STATUS_NAMES, span_label
 from pacing.core.timeline import Entry, Timeline
 
@@ -88,15 +89,30 @@ CSV_FIELDS = [
 ]  # fmt: skip
 
 
-def to_csv(items: list[Entry]) -> str:
+STRAIGHT_QUOTES = str.maketrans({
+    "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "\u2032": "'",
+    "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u201f": '"', "\u2033": '"',
+})  # fmt: skip
+
+
+def straight(value: object) -> object:
+    """Text with straight quotes only (curly ones show as mojibake in some spreadsheets)."""
+    return value.translate(STRAIGHT_QUOTES) if isinstance(value, str) else value
+
+
+def to_csv(items: list[Entry], excel: bool = False) -> str:
+    """One row per item, one value per column (dates ISO, times HH:MM), straight quotes;
+    `excel`: a UTF-8 BOM first, so Excel reads the text as UTF-8."""
     out = io.StringIO()
+    if excel:
+        out.write("\ufeff")
     writer = csv.DictWriter(out, CSV_FIELDS, extrasaction="ignore", lineterminator="\r\n")
     writer.writeheader()
     for e in items:
         row = entry_dict(e)
         row["submit_to"] = "; ".join(e.submit_to)
         row["warnings"] = "; ".join(e.warnings)
-        writer.writerow(row)
+        writer.writerow({k: straight(v) for k, v in row.items()})
     return out.getvalue()
 
 
@@ -181,8 +197,8 @@ def to_md(t: Timeline, items: list[Entry]) -> str:
             "",
             f"## {_md(program or 'Other items')}",
             "",
-            "| Due | Step | Item | Status | Start by | Submit to | Rule |",
-            "|---|---|---|---|---|---|---|",
+            "| Due | Step | Item | Id | Status | Start by | Submit to | Rule |",
+            "|---|---|---|---|---|---|---|---|",
         ]
         for e in group:
             status = STATUS_NAMES[e.status] + (f" ({e.na_reason})" if e.na_reason else "")
@@ -190,7 +206,8 @@ def to_md(t: Timeline, items: list[Entry]) -> str:
                 status += f" {done}"
             start_by = f"{e.latest_start:%Y-%m-%d}" if e.latest_start else ""
             lines.append(
-                f"| {_md(when_text(e))} | {e.step} | {_md(e.title)} | {_md(status)} | {start_by} "
+                f"| {_md(when_text(e))} | {e.step} | {_md(e.title)} | `{_md(short_id(e))}` "
+                f"| {_md(status)} | {start_by} "
                 f"| {_md(', '.join(e.submit_to))} | {_md(e.rule)} |"
             )
         warned = [e for e in group if e.warnings]
@@ -210,7 +227,8 @@ def to_md(t: Timeline, items: list[Entry]) -> str:
 
 
 def _table_item(e: Entry) -> Any:
-    """The Item cell: the title, then dim lines for CDE's answer, the done note, warnings."""
+    """The Item cell: the title, then dim lines for the short id, CDE's answer, the done note,
+    warnings."""
     from rich.text import Text
 
     text = e.title
@@ -219,6 +237,7 @@ def _table_item(e: Entry) -> Any:
     if e.start and e.start != e.due:
         text += f" [from {e.start:%Y-%m-%d}]"
     cell = Text(f"{text} — {e.na_reason}" if e.na_reason else text)
+    cell.append(f"\n{short_id(e)}", style="dim")  # what `pacing done` takes
     if e.outcome:
         on = f" on {e.outcome_on:%Y-%m-%d}" if e.outcome_on else ""
         cell.append(f"\n{OUTCOME_NAMES[e.outcome]}{on}", style="dim")

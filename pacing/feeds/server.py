@@ -244,7 +244,8 @@ def create_app(book: FeedBook, base_url: str | None = None) -> ASGIApp:
 
         url = f"{home}/feeds/{lea_id}/{token}.ics"
         webcal = "webcal://" + url.split("://", 1)[1]
-        html = render_feed_page(entry.timeline, url, webcal).encode()
+        opted_out = book.state.opted_out(lea_id)
+        html = render_feed_page(entry.timeline, url, webcal, opted_out=opted_out).encode()
         ready = Prepared(Rendered.of(html, book.now()), b"text/html; charset=utf-8",
                          b"private, no-cache")  # fmt: skip
         pages.put((lea_id, token), (entry, ready), ready.size)
@@ -308,8 +309,16 @@ def create_app(book: FeedBook, base_url: str | None = None) -> ASGIApp:
         lifespan=lifespan,
     )
 
+    # ---- acting from an email: /act/<action>/<token> (see pacing/reminders/actions.py)
+    from pacing.reminders.actions import act_app
+
+    act = act_app(book, book.now)
+
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope.get("path", "")
+        if scope["type"] == "http" and path.startswith("/act/"):
+            await act(scope, receive, send)
+            return
         if (
             scope["type"] == "http"
             and scope["method"] in ("GET", "HEAD")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Sequence
 from dataclasses import replace
 from email.headerregistry import HeaderRegistry
@@ -11,7 +12,8 @@ from email.mime.text import MIMEText
 from email.policy import SMTP
 from email.utils import format_datetime
 from functools import cache
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
+from zoneinfo import ZoneInfo
 
 from pacing.core.dates import long_date
 from pacing.core.entry import STATUS_NAMES, Entry, source_sentence
@@ -20,11 +22,15 @@ from pacing.core.timeline import Timeline
 from pacing.export.timeline import dated
 from pacing.reminders.ledger import Row
 
+if TYPE_CHECKING:
+    from pacing.reminders.actions import Links
+
 # Headlines (the Subject after the LEA's name). A plan (pacing's estimate) is never "due" or
 # "overdue"; CDE's dates say they are CDE's; assumed and district dates say so.
 DIGEST = "CIM week of {when}: {count} item(s) coming up"
 CATCH_UP = "Catch-up: {count} item(s) you were not reminded of on time"
 BEHIND_PLAN = "Behind plan: {title} (planned to finish {when})"
+MEETING = "Meeting {weekday}: {title} ({when}{time}, {whose})"  # sent the working day before
 TAGS = {"assumed": "assumed date", "lea": "district's date"}
 WAS = {  # (source, a window?) -> the words before a passed date
     ("cde", False): "CDE deadline was",
@@ -34,6 +40,168 @@ WAS = {  # (source, a window?) -> the words before a passed date
     ("lea", False): "district's due date was",
     ("lea", True): "district's window ended",
 }
+
+
+# Subjects (RFC 5322's 78 characters): the action and its date first, the title (shortened with
+# an ellipsis to fit), the LEA's short name last: "Due Dec 6 (CDE): Submit Step 3 - Riverbend USD".
+SUBJECT_MAX = 78
+ELLIPSIS = "..."  # ASCII: the subject stays plain text in every client
+SUBJECT_TAGS = {"cde": "CDE", "assumed": "assumed date", "lea": "district's date"}
+OVERDUE_TAGS = {  # (source, a window?) -> whose missed date, after "Overdue since <date>"
+    ("cde", False): "CDE",
+    ("cde", True): "CDE window",
+    ("assumed", False): "assumed date",
+    ("assumed", True): "assumed window",
+    ("lea", False): "district's date",
+    ("lea", True): "district's window",
+}
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+def short_date(day: dt.date, year: int | None = None) -> str:
+    """ "Dec 6" ("Dec 6, 2025" when `day` is not in `year`)."""
+    words = f"{MONTHS[day.month - 1]} {day.day}"
+    return words if year in (None, day.year) else f"{words}, {day.year}"
+
+
+def _items(count: int) -> str:
+    return f"{count} item{'' if count == 1 else 's'}"
+
+
+def subject(
+    kind: str, e: Entry | None, due: dt.date, lea_name: str, count: int = 1, year: int | None = None
+) -> str:
+    """The Subject: "Due Dec 6 (CDE): Submit Step 3 - Riverbend USD", "Plan: finish by Oct 8:
+    Root Cause #1 - Sunrise USD", "Overdue since Oct 10 (CDE): ...", "Behind plan (planned to
+    finish Jul 5): ...", "Start now (CDE deadline Dec 6): ...", "Meeting Wed Mar 12: CIM team
+    meeting - Sunrise USD", "CIM week of Dec 2: 3 items coming up - ...", "Catch-up: ...".
+    A plan is never "due" or "overdue"."""
+    when = short_date(due, year)
+    if kind == "catch-up":
+        return _fit("Catch-up", f"{_items(count)} you were not reminded of on time", lea_name)
+    if kind == "digest" or e is None:
+        return _fit(f"CIM week of {when}", f"{_items(count)} coming up", lea_name)
+    window = e.kind == "window"
+    if kind == "behind-plan" or (kind == "overdue" and e.date_source == "planned"):
+        head = f"Behind plan (planned to finish {when})"
+    elif kind == "overdue":
+        head = f"Overdue since {when} ({OVERDUE_TAGS[e.date_source, window]})"
+    elif kind == "start-by":
+        head = f"Start now ({_date_words(e, when, inner=True)})"
+    elif kind == "meeting":
+        head = f"Meeting {WEEKDAYS[due.weekday()]} {when}"
+    elif e.date_source == "planned":
+        head = f"Plan: finish by {when}"
+    else:
+        head = f"{'Window ends' if window else 'Due'} {when} ({SUBJECT_TAGS[e.date_source]})"
+    return _fit(head, e.title, lea_name)
+
+
+def _cut(text: str, room: int) -> str:
+    """`text` in at most `room` characters: cut at a word when one is near, then "..."."""
+    text = one_line(text)
+    if len(text) <= room:
+        return text
+    keep = text[: max(room - len(ELLIPSIS), 1)]
+    space = keep.rfind(" ")
+    if space > len(keep) * 2 // 3:
+        keep = keep[:space]
+    return keep.rstrip(" ,;:-(\u2013") + ELLIPSIS
+
+
+def _fit(head: str, title: str, lea_name: str, limit: int = SUBJECT_MAX) -> str:
+    """ "<head>: <title> - <LEA>" in `limit` characters: the title gives way first, then the
+    LEA's name (a long one), never the action and date."""
+    name_room = max(limit - len(head) - len(": ") - len(title) - len(" - "), 20)
+    name = _cut(lea_name, name_room)
+    room = limit - len(head) - len(": ") - len(" - ") - len(name)
+    return _cut(f"{head}: {_cut(title, max(room, 1))} - {name}", limit)
+
+
+# ---- Plain words in the bodies: a guide's rule text names its seed document ("Seed 003:") and
+# series rules are RFC 5545 RRULEs; people read the program's name and a sentence instead.
+_SEED = re.compile(r"\b[Ss]eed 0*\d+:\s*")
+_THE_SEED = re.compile(r"\b([Tt])he seed(s?)\b")
+_RRULE = re.compile(r"\b(?:RRULE:)?FREQ=[A-Z]+(?:;[A-Z]+=[-+A-Z0-9,:T]+)*")
+DAYS = {"MO": "Monday", "TU": "Tuesday", "WE": "Wednesday", "TH": "Thursday", "FR": "Friday",
+        "SA": "Saturday", "SU": "Sunday"}  # fmt: skip
+MONTH_NAMES = ("January", "February", "March", "April", "May", "June", "July", "August",
+               "September", "October", "November", "December")  # fmt: skip
+UNITS = {"DAILY": "day", "WEEKLY": "week", "MONTHLY": "month", "YEARLY": "year"}
+
+
+def _nth(n: int) -> str:
+    from pacing.core.dates import ordinal
+
+    return "last" if n == -1 else f"{ordinal(-n)} to last" if n < 0 else ordinal(n)
+
+
+def _every(unit: str, interval: int) -> str:
+    if interval == 1:
+        return f"each {unit}"
+    return f"every other {unit}" if interval == 2 else f"every {interval} {unit}s"
+
+
+def rrule_words(rule: str) -> str:
+    """An RRULE as a sentence, for the simple forms: "FREQ=MONTHLY;BYDAY=2WE" -> "the 2nd
+    Wednesday of each month", "FREQ=WEEKLY;BYDAY=MO,TH" -> "every Monday and Thursday",
+    "FREQ=YEARLY;BYMONTH=7;BYMONTHDAY=10" -> "July 10 each year"; any other form "on a
+    repeating schedule" (the calendar feed carries the rule itself)."""
+    try:
+        parts = dict(p.split("=", 1) for p in rule.removeprefix("RRULE:").split(";"))
+        interval = int(parts.get("INTERVAL", "1"))
+        unit = UNITS[parts["FREQ"]]
+        days = [re.fullmatch(r"([+-]?\d*)([A-Z]{2})", d) for d in parts.get("BYDAY", "").split(",")]
+        known = {"FREQ", "INTERVAL", "BYDAY", "BYMONTHDAY", "BYMONTH", "UNTIL", "COUNT", "WKST"}
+        if set(parts) - known or interval < 1:
+            raise ValueError(rule)
+
+        def day(m: re.Match[str] | None) -> str:
+            assert m is not None and m.group(2) in DAYS
+            n = m.group(1)
+            return f"the {_nth(int(n))} {DAYS[m.group(2)]}" if n else DAYS[m.group(2)]
+
+        def listed(words: list[str]) -> str:
+            return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+
+        if unit == "month" and parts.get("BYDAY") and "BYMONTHDAY" not in parts:
+            words = f"{listed([day(m) for m in days])} of {_every(unit, interval)}"
+        elif unit == "month" and parts.get("BYMONTHDAY") and "BYDAY" not in parts:
+            nths = [_nth(int(d)) for d in parts["BYMONTHDAY"].split(",")]
+            words = f"the {listed(nths)} day of {_every(unit, interval)}"
+        elif unit == "week" and re.fullmatch(r"[A-Z]{2}(,[A-Z]{2})*", parts.get("BYDAY", "MO")):
+            names = [DAYS[d] for d in parts["BYDAY"].split(",")] if "BYDAY" in parts else []
+            lead = "every" if interval == 1 else "every other" if interval == 2 else \
+                f"every {interval} weeks on"  # fmt: skip
+            words = f"{lead} {listed(names)}" if names else _every(unit, interval)
+        elif unit == "year" and set(parts) <= {"FREQ", "INTERVAL", "BYMONTH", "BYMONTHDAY",
+                                               "UNTIL", "COUNT"} and "BYMONTH" in parts:  # fmt: skip
+            month = MONTH_NAMES[int(parts["BYMONTH"]) - 1]
+            on = f"{month} {int(parts['BYMONTHDAY'])}" if "BYMONTHDAY" in parts else month
+            words = f"{on} {_every(unit, interval)}"
+        elif unit == "day" and set(parts) <= {"FREQ", "INTERVAL", "UNTIL", "COUNT"}:
+            words = _every(unit, interval)
+        else:
+            raise ValueError(rule)
+        if "COUNT" in parts:
+            words += f", {int(parts['COUNT'])} times"
+        return words
+    except (ValueError, KeyError, IndexError, AssertionError):
+        return "on a repeating schedule"
+
+
+def plain(text: str, program: str = "") -> str:
+    """Rule and note text in plain words: the seed document's number becomes the program's
+    name ("Seed 003: ..." -> "CIM for Sig Dis (2024): ..."), RRULEs become sentences."""
+    text = _SEED.sub(lambda _: f"{program}: " if program else "The guide: ", text)
+    text = _THE_SEED.sub(lambda m: f"{m.group(1)}he guide{m.group(2)}", text)
+    return _RRULE.sub(lambda m: rrule_words(m.group(0)), text)
+
+
+def css_class(e: Entry) -> str:
+    """The HTML class of an item's box (never a status's internal name)."""
+    return {"at-risk": "risk", "behind-plan": "behind", "due-soon": "soon"}.get(e.status, e.status)
 
 
 def _date_words(e: Entry, when: str, inner: bool = False) -> str:
@@ -52,7 +220,8 @@ def _date_words(e: Entry, when: str, inner: bool = False) -> str:
 def headline(kind: str, e: Entry | None, due: dt.date, count: int = 1) -> str:
     """The reminder's headline: "Plan: finish Root Cause #1 by October 9, 2024", "Submit Step 2
     ...: CDE deadline October 10, 2024", "Overdue: ... (CDE deadline was October 10, 2024)",
-    "Start now: ... (plan: finish by ...)", "Behind plan: ... (planned to finish ...)"."""
+    "Start now: ... (plan: finish by ...)", "Behind plan: ... (planned to finish ...)",
+    "Meeting Wednesday: CIM team meeting ... (March 12, 2025, 15:30-16:30, district's date)"."""
     when = long_date(due)
     if kind == "catch-up":
         return CATCH_UP.format(count=count)
@@ -65,6 +234,11 @@ def headline(kind: str, e: Entry | None, due: dt.date, count: int = 1) -> str:
         return f"Overdue: {title} ({WAS[e.date_source, e.kind == 'window']} {when})"
     if kind == "start-by":
         return f"Start now: {title} ({_date_words(e, when, inner=True)})"
+    if kind == "meeting":
+        time = f", {e.start_time:%H:%M}" if e.start_time else ""
+        time += f"\u2013{e.end_time:%H:%M}" if e.start_time and e.end_time else ""
+        whose = "CDE meeting" if e.date_source == "cde" else TAGS.get(e.date_source, "meeting")
+        return MEETING.format(weekday=f"{due:%A}", title=title, when=when, time=time, whose=whose)
     if e.date_source == "planned":
         return f"Plan: finish {title} by {when}"
     return f"{title}: {_date_words(e, when)}"
@@ -84,37 +258,55 @@ def _environments() -> tuple[Any, Any]:
 
 
 Bodies = tuple[str, str, str]
-_BODIES: dict[tuple[int, str, tuple[str, ...], dt.date, str | None], tuple[Timeline, Bodies]] = {}
+# A recipient's links: (unsubscribe URL, ((item id, Mark-done URL), ...)); () when not served.
+Actions = tuple[str, tuple[tuple[str, str], ...]] | tuple[()]
+_BODIES: dict[
+    tuple[int, str, tuple[str, ...], dt.date, str | None, Actions], tuple[Timeline, Bodies]
+] = {}
 
 
 def _bodies(
-    kind: str, items: tuple[str, ...], due: dt.date, timeline: Timeline, page_url: str | None
+    kind: str,
+    items: tuple[str, ...],
+    due: dt.date,
+    timeline: Timeline,
+    page_url: str | None,
+    actions: Actions = (),
 ) -> Bodies:
-    """Subject line, text and HTML: the same for every recipient of one reminder, so they are
-    kept for the timeline they were made from (a re-planned timeline is a new object)."""
-    key = (id(timeline), kind, items, due, page_url)
+    """Headline, text and HTML: the same for every recipient of one reminder (unless it carries
+    the recipient's own links), so they are kept for the timeline they were made from (a
+    re-planned timeline is a new object)."""
+    key = (id(timeline), kind, items, due, page_url, actions)
     found = _BODIES.get(key)
     if found is not None and found[0] is timeline:
         return found[1]
     if len(_BODIES) > 2048:
         _BODIES.clear()
-    made = _render(kind, items, due, timeline, page_url)
+    made = _render(kind, items, due, timeline, page_url, actions)
     _BODIES[key] = (timeline, made)
     return made
 
 
 def _render(
-    kind: str, items: tuple[str, ...], due: dt.date, timeline: Timeline, page_url: str | None
+    kind: str,
+    items: tuple[str, ...],
+    due: dt.date,
+    timeline: Timeline,
+    page_url: str | None,
+    actions: Actions = (),
 ) -> Bodies:
     import css_inline
 
     wanted = set(items)
     entries = [e for e in timeline.items if e.id in wanted]
     first = entries[0] if entries else None
-    title = one_line(headline(kind, first, due, len(entries)))
+    title = one_line(plain(headline(kind, first, due, len(entries))))
+    unsubscribe, done = actions if actions else (None, ())
     context = {"lea": timeline.lea, "entries": entries, "headline": title, "kind": kind,
                "page_url": page_url, "long": long_date, "dated": _dated,
-               "source_sentence": source_sentence, "status_names": STATUS_NAMES}  # fmt: skip
+               "source_sentence": source_sentence, "status_names": STATUS_NAMES,
+               "plain": plain, "css_class": css_class, "unsubscribe_url": unsubscribe,
+               "done_urls": dict(done)}  # fmt: skip
     text_env, html_env = _environments()
     text = text_env.get_template("reminder.txt.j2").render(context)
     html = css_inline.inline(html_env.get_template("reminder.html.j2").render(context))
@@ -168,14 +360,44 @@ def _header(value: str, name: str = "Subject") -> str:
     return cast(str, _Folded(name, value))  # compat32 takes Header-like values (typeshed: str)
 
 
+def real_address(address: str) -> bool:
+    """An address someone reads: not the unconfigured default (pacing@localhost)."""
+    domain = address.rpartition("@")[2].lower()
+    return "@" in address and "." in domain and domain not in ("localhost", "localdomain")
+
+
+def _actions(row: Row, timeline: Timeline, links: Links | None, now: dt.datetime) -> Actions:
+    """The recipient's own links (served only). A message copied to others (an escalated
+    overdue notice) carries none: whoever clicks would act as its recipient."""
+    if links is None or row.cc:
+        return ()
+    lea = timeline.lea.id
+    done = tuple((item, links.done(lea, row.to, item, now)) for item in row.items)
+    return links.unsubscribe(lea, row.to, now), done
+
+
 def compose(
-    row: Row, timeline: Timeline, sender: str, page_url: str | None, now: dt.datetime
+    row: Row,
+    timeline: Timeline,
+    sender: str,
+    page_url: str | None,
+    now: dt.datetime,
+    links: Links | None = None,
 ) -> MIMEMultipart:
     """The email for one ledger row. Every header value is made one line first, so names and
-    keys cannot inject headers (profiles reject CR/LF as well)."""
-    title, text, html = _bodies(row.kind, row.items, row.due, timeline, page_url)
+    keys cannot inject headers (profiles reject CR/LF as well). With `links` (served: `serve
+    --base-url`) it carries RFC 8058 one-click unsubscribe and "Mark done" links; the mailto
+    form of List-Unsubscribe only when the sender is a real, configured address."""
+    actions = _actions(row, timeline, links, now)
+    _, text, html = _bodies(row.kind, row.items, row.due, timeline, page_url, actions)
+    lea = timeline.lea
+    first = next((e for e in timeline.items if e.id == row.items[0]), None)
+    year = now.astimezone(ZoneInfo(lea.timezone)).year
+    from pacing.export.ics import short_name
+
+    line = subject(row.kind, first, row.due, short_name(lea), len(row.items), year)
     message = MIMEMultipart("alternative")
-    message["Subject"] = _header(f"[{timeline.lea.name}] {title}", "Subject")
+    message["Subject"] = _header(line, "Subject")
     message["From"] = _header(sender, "From")
     message["To"] = _header(row.to, "To")
     if row.cc and row.kind == "overdue":
@@ -183,9 +405,13 @@ def compose(
     message["Message-ID"] = row.message_id
     message["Date"] = format_datetime(now)
     message["X-Pacing-Key"] = _header(row.key, "X-Pacing-Key")
-    message["List-Unsubscribe"] = _header(
-        f"<mailto:{sender}?subject=unsubscribe%20{timeline.lea.id}>", "List-Unsubscribe"
-    )
+    unsubscribe = [f"<{actions[0]}>"] if actions else []
+    if real_address(sender):
+        unsubscribe.append(f"<mailto:{sender}?subject=unsubscribe%20{lea.id}>")
+    if unsubscribe:
+        message["List-Unsubscribe"] = _header(", ".join(unsubscribe), "List-Unsubscribe")
+    if actions:
+        message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     message["Auto-Submitted"] = "auto-generated"
     message.attach(MIMEText(text, "plain", "utf-8"))
     message.attach(MIMEText(html, "html", "utf-8"))
@@ -193,11 +419,16 @@ def compose(
 
 
 def compose_catch_up(
-    rows: Sequence[Row], timeline: Timeline, sender: str, page_url: str | None, now: dt.datetime
+    rows: Sequence[Row],
+    timeline: Timeline,
+    sender: str,
+    page_url: str | None,
+    now: dt.datetime,
+    links: Links | None = None,
 ) -> MIMEMultipart:
     """One email for one recipient's reminders that came due while no daemon ran: every item
     listed once. Its Message-ID is the oldest row's (the carrier), so a resend after a kill is
     recognised; the other rows are recorded as carried by it."""
     items = tuple(dict.fromkeys(item for r in rows for item in r.items))
     return compose(replace(rows[0], kind="catch-up", items=items, cc=()), timeline, sender,
-                   page_url, now)  # fmt: skip
+                   page_url, now, links)  # fmt: skip

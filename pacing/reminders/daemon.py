@@ -27,6 +27,7 @@ from pacing.core.errors import DataError, brief
 from pacing.core.guide import Guide
 from pacing.core.reminders import plan
 from pacing.core.timeline import Timeline, expand
+from pacing.reminders.actions import Links, without_opted_out
 from pacing.reminders.compose import compose, compose_catch_up
 from pacing.reminders.ledger import Ledger, Row
 from pacing.reminders.send import Outcome, Sender
@@ -71,6 +72,7 @@ class Daemon:
     sender: Sender
     now: Callable[[], dt.datetime]
     page_url: Callable[[str], str | None] = lambda lea_id: None
+    links: Links | None = None  # served (`serve --base-url`): unsubscribe and Mark-done links
     guide_dir: Path = field(default_factory=lambda: data_dir("guides"))
     timelines: dict[str, Timeline] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
@@ -117,10 +119,11 @@ class Daemon:
                 self._profile_failed(path, e)
                 continue
             marks = self.state.done_marks(lea.id)
+            unsubscribed = self.state.opted_out(lea.id)
             try:
                 today = self.now().astimezone(ZoneInfo(lea.timezone)).date()
                 timeline = expand(guides, lea, today, marks)
-                planned = plan(timeline)
+                planned = without_opted_out(plan(timeline), unsubscribed)
             except Exception as e:  # planning this profile failed: the others go on
                 self._profile_failed(path, e)
                 continue
@@ -144,7 +147,7 @@ class Daemon:
         if timeline is None:
             return "the LEA is no longer followed"
         today = now.astimezone(ZoneInfo(timeline.lea.timezone)).date()
-        if row.kind in ("due", "start-by") and today > row.due:
+        if row.kind in ("due", "start-by", "meeting") and today > row.due:
             return "past due: folded into the overdue notice"
         if row.kind == "digest" and today > row.due + dt.timedelta(days=6):
             return "the week is over"
@@ -176,8 +179,8 @@ class Daemon:
         page = self.page_url(rows[0].lea)
         timeline = self.timelines[rows[0].lea]
         if len(rows) == 1:
-            return compose(rows[0], timeline, self.sender.address, page, now)
-        return compose_catch_up(rows, timeline, self.sender.address, page, now)
+            return compose(rows[0], timeline, self.sender.address, page, now, self.links)
+        return compose_catch_up(rows, timeline, self.sender.address, page, now, self.links)
 
     async def step(self, now: dt.datetime | None = None) -> StepReport:
         """Send what is due now; every outcome recorded as soon as it is known, and only while
