@@ -17,7 +17,7 @@ from icskit import KIT, feedcheck, icscheck, kit
 
 SAMPLES = KIT / "samples"
 GOOD = (SAMPLES / "good.ics").read_bytes()
-CHECKERS = ("structure", "icalendar", "ical", "ical.js", "libical")
+CHECKERS = ("structure", "icalendar", "ical", "ical.js", "node-ical", "libical")
 
 
 def run(path: Path) -> tuple[dict[str, str], str]:
@@ -32,7 +32,7 @@ def run(path: Path) -> tuple[dict[str, str], str]:
 
 def test_good_sample_passes_every_checker() -> None:
     report = icscheck(SAMPLES / "good.ics")
-    assert "RESULT: PASS (5/5 checks passed)" in report
+    assert "RESULT: PASS (6/6 checks passed)" in report
     assert "VEVENT=4 VTODO=1 VALARM=1" in report and "warning" not in report
 
 

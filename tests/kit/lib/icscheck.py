@@ -1,10 +1,11 @@
-"""icscheck FILE.ics: five independent checks of one iCalendar file; exit 0 only if all pass.
+"""icscheck FILE.ics: six independent checks of one iCalendar file; exit 0 only if all pass.
 
   structure  the kit's strict reader of the raw octets (structure.py, standard library only)
   icalendar  python icalendar: parse errors, required properties, start/end, and every RRULE
              expanded over 2024-2028 with recurring-ical-events
   ical       python ical (allenporter): strict pydantic models; the timeline is walked
   ical.js    Mozilla's parser (Thunderbird), through drivers/icaljs_check.mjs
+  node-ical  the lenient Node parser many web calendars use, through drivers/nodeical_check.cjs
   libical    the C library (Evolution), through build/libical-check (drivers/libical_check.c)
 
 A checker that is not installed fails: run tests/setup.sh.
@@ -141,6 +142,11 @@ def check_icaljs(path: Path) -> Outcome:
     return check_driver("ical.js", command, KIT / "node_modules" / "ical.js")
 
 
+def check_nodeical(path: Path) -> Outcome:
+    command = ["node", str(KIT / "drivers" / "nodeical_check.cjs"), str(path)]
+    return check_driver("node-ical", command, KIT / "node_modules" / "node-ical")
+
+
 def check_libical(path: Path) -> Outcome:
     binary = KIT / "build" / "libical-check"
     return check_driver("libical", [str(binary), str(path)], binary)
@@ -151,6 +157,7 @@ CHECKS: dict[str, Callable[[Path], Outcome]] = {
     "icalendar": check_icalendar,
     "ical": check_ical,
     "ical.js": check_icaljs,
+    "node-ical": check_nodeical,
     "libical": check_libical,
 }
 
@@ -170,7 +177,7 @@ def main() -> int:
     if not args.file.is_file():
         parser.error(f"no such file: {args.file}")
     with ThreadPoolExecutor() as pool:  # node and libical run while python parses
-        drivers = {name: pool.submit(run, name, args.file) for name in ("ical.js", "libical")}
+        drivers = {name: pool.submit(run, name, args.file) for name in ("ical.js", "node-ical", "libical")}
         outcomes = [drivers[n].result() if n in drivers else run(n, args.file) for n in CHECKS]
     print(f"icscheck: {args.file} ({args.file.stat().st_size} bytes)")
     for o in outcomes:
