@@ -16,9 +16,16 @@ from pacing.core.entry import OUTCOMES, Outcome
 from pacing.core.errors import DataError, one_line
 from pacing.core.fields import ROLES
 
-if TYPE_CHECKING:  # the commands import what they use lazily
+if TYPE_CHECKING:  # the commands import what they use lazily; the types are real
+    from collections.abc import Callable
+
     from pacing.core.agenda import Agenda, Line
+    from pacing.core.entry import Entry
+    from pacing.core.guide import Guide
     from pacing.core.timeline import Timeline
+    from pacing.feeds.book import FeedBook
+    from pacing.reminders.actions import Links
+    from pacing.reminders.daemon import Daemon
 
 FORMATS = ("table", "json", "csv", "md")
 
@@ -300,7 +307,7 @@ def _refuse(path: Path) -> None:
     sys.exit(1)
 
 
-def _guides() -> tuple[Any, ...]:
+def _guides() -> tuple[Guide, ...]:
     from pacing.adapters.files import bundled_guides
 
     return bundled_guides()
@@ -510,7 +517,7 @@ def checklist(
         click.echo(text, nl=False)
 
 
-def _timeline(profile: Path, today: dt.date | None) -> Any:
+def _timeline(profile: Path, today: dt.date | None) -> Timeline:
     from pacing.adapters.files import load_lea
     from pacing.adapters.statedir import database_exists
     from pacing.clock import today as clock_today
@@ -583,7 +590,7 @@ def undo(profile: Path, item_id: str) -> None:
     click.echo(f"not done: {entry.id} ({entry.title})")
 
 
-def _entry(t: Any, item_id: str, profile: Path) -> Any:
+def _entry(t: Timeline, item_id: str, profile: Path) -> Entry:
     """The item an id names: a full id or a unique short one ("box-19", "step-2-submission");
     else one line with what it matched or did-you-mean suggestions (exit 1)."""
     from pacing.core.agenda import find
@@ -853,7 +860,11 @@ def _logs() -> None:
     logs.setup()
 
 
-def _daemon(sources: tuple[Path, ...], page_url: Any, links: Any = None) -> Any:
+def _daemon(
+    sources: tuple[Path, ...],
+    page_url: Callable[[str], str | None] | None,
+    links: Links | None = None,
+) -> Daemon:
     from pacing.adapters.state import State
     from pacing.adapters.statedir import state_dir
     from pacing.clock import ClockGuard, now
@@ -865,11 +876,10 @@ def _daemon(sources: tuple[Path, ...], page_url: Any, links: Any = None) -> Any:
     sender = SmtpSender(config) if config else MaildirSender(state_dir() / "outbox")
     now()  # a bad PACING_NOW is a one-line error here, not a traceback in the loop
     click.echo(f"pacing: reminders go to {sender.describe()}", err=True)
-    kwargs = {"page_url": page_url} if page_url else {}
-    if links is not None:  # served: unsubscribe and Mark-done links under --base-url
-        kwargs["links"] = links
     clock = ClockGuard(now)  # a clock jump is not believed at once (see ClockGuard)
-    daemon = Daemon(list(sources), State(), sender, clock, **kwargs)
+    daemon = Daemon(list(sources), State(), sender, clock, links=links)  # links: when served
+    if page_url is not None:
+        daemon.page_url = page_url
     clock.on_back = daemon.ledger.revive_folded
     return daemon
 
@@ -972,7 +982,7 @@ def feeds(
     _print_urls(book, base_url or f"http://{host}:{port}")
 
 
-def _book(folder: Path) -> Any:
+def _book(folder: Path) -> FeedBook:
     from pacing.adapters.state import State
     from pacing.clock import now
     from pacing.feeds.book import FeedBook
