@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ from pathlib import Path
 from smtpd import SmtpServer
 
 import pytest
+from serving import free_port
 
 from pacing.adapters.files import load_lea
 from pacing.adapters.state import State
@@ -133,12 +133,6 @@ def test_tokens_are_signed_expiring_and_compared_in_constant_time(monkeypatch) -
 
 
 # ---------------------------------------------------------------- a real `serve`
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def http(url: str, data: bytes | None = None) -> tuple[int, str]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from serving import serving
 
 ROOT = Path(__file__).resolve().parent.parent
 BAD = ROOT / "tests" / "bad"
@@ -119,12 +119,6 @@ def test_a_long_line_in_a_string_does_not_stall_the_error_lines(tmp_path: Path) 
 # ------------------------------------------------------------------ serve
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def get(url: str, timeout: float = 10) -> tuple[int, bytes]:
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:
@@ -161,27 +155,9 @@ class Served:
 def serve(tmp_path: Path, folder: Path) -> Iterator[Served]:
     state = tmp_path / "state"
     env = {**os.environ, "PACING_STATE_DIR": str(state), "NO_COLOR": "1"}
-    port = free_port()
     log = tmp_path / "server.log"
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [*CLI, "serve", str(folder), "--port", str(port)], env=env, stdout=out, stderr=out
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert proc.poll() is None, f"serve exited: {log.read_text()}"
-            try:
-                get(f"{base}/healthz", timeout=1)
-                break
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                assert time.monotonic() < deadline, f"serve did not start: {log.read_text()}"
-                time.sleep(0.1)
+    with serving(folder, env, log) as (base, proc):
         yield Served(base, folder, env, proc, log)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=15)
 
 
 @pytest.fixture

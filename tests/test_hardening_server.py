@@ -17,7 +17,6 @@ import re
 import shutil
 import socket
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -33,6 +32,7 @@ from smtpd import SmtpServer
 import icalendar
 import pytest
 from icalendar.parser import unescape_backslash
+from serving import serving as serve
 
 from pacing.adapters.files import bundled_guides, load_lea
 from pacing.core.timeline import expand
@@ -55,12 +55,6 @@ class Served:
     urls: dict[str, tuple[str, str]]  # LEA id -> (feed URL, page URL)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def get(url: str, method: str = "GET", **headers: str) -> tuple[int, dict[str, str], bytes]:
     request = urllib.request.Request(url, method=method, headers=headers)
     try:
@@ -78,26 +72,9 @@ def rss_kib(pid: int) -> int:
 @contextlib.contextmanager
 def serving(folder: Path, state: Path, log: Path) -> Iterator[Served]:
     env = {**os.environ, "PACING_STATE_DIR": str(state), "NO_COLOR": "1"}
-    port = free_port()
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [*CLI, "serve", str(folder), "--port", str(port), "--no-reminders"],
-            env=env, stdout=out, stderr=out,
-        )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            try:
-                urllib.request.urlopen(f"{base}/healthz", timeout=1).read()
-                break
-            except (urllib.error.URLError, ConnectionError):
-                time.sleep(0.1)
-        else:
-            pytest.fail(f"server did not start: {log.read_text()}")
+    with serve(folder, env, log, "--no-reminders") as (base, proc):
+        port = int(base.rsplit(":", 1)[1])
         yield Served(base, port, proc.pid, log, printed_urls(log.read_text()))
-    finally:
-        proc.terminate()
-        proc.wait(timeout=15)
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,6 @@ import logging
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from serving import free_port, serving
 
 from pacing.adapters.files import bundled_guides, load_lea
 from pacing.cli.main import cli
@@ -132,12 +132,6 @@ def test_mask_path() -> None:
 # ---------------------------------------------------------------- a real `pacing serve`
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def get(url: str) -> int:
     try:
         with urllib.request.urlopen(url, timeout=10) as response:
@@ -159,25 +153,9 @@ def served(tmp_path: Path) -> Iterator[tuple[str, Path, dict[str, str], Path]]:
            "PACING_NOW": NOW}  # fmt: skip
     for name in ("PACING_SMTP_HOST", "PACING_DB", "PACING_LOG_FORMAT", "PACING_LOG_LEVEL"):
         env.pop(name, None)
-    port = free_port()
     log = tmp_path / "server.log"
-    with log.open("w") as out:
-        proc = subprocess.Popen([*CLI, "serve", str(folder), "--port", str(port)],
-                                env=env, stdout=out, stderr=out)  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(200):
-            try:
-                urllib.request.urlopen(f"{base}/healthz", timeout=1).read()
-                break
-            except (urllib.error.URLError, ConnectionError):
-                if proc.poll() is not None:
-                    pytest.fail(f"server exited: {log.read_text()}")
-                time.sleep(0.1)
+    with serving(folder, env, log) as (base, _):
         yield base, folder, env, log
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
 
 
 def feed_url(env: dict[str, str], folder: Path, base: str, lea: str) -> str:

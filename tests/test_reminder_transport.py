@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
+from serving import free_port
 
 from pacing.adapters.files import bundled_guides
 from pacing.core.errors import DataError
@@ -45,12 +46,6 @@ def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 def authenticator(server: Any, session: Any, envelope: Any, mechanism: str, data: Any):
     ok = isinstance(data, LoginPassword) and (data.login, data.password) == (b"cim", b"s3cret")
     return AuthResult(success=ok, handled=False)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture(params=["starttls", "tls"])

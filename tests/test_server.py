@@ -6,7 +6,6 @@ from __future__ import annotations
 import gzip
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ from pathlib import Path
 
 import icalendar
 import pytest
+from serving import serving
 
 from icskit import feedcheck
 
@@ -51,37 +51,14 @@ class Server:
         return found
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Server]:
     folder = tmp_path / "leas"
     shutil.copytree(ROOT / "examples", folder, ignore=shutil.ignore_patterns("*.json"))
     env = {**os.environ, "PACING_STATE_DIR": str(tmp_path / "state"), "NO_COLOR": "1"}
-    port = free_port()
     log = tmp_path / "server.log"
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [*CLI, "serve", str(folder), "--port", str(port)], env=env, stdout=out, stderr=out
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(f"{base}/healthz", timeout=1).read()
-                break
-            except (urllib.error.URLError, ConnectionError):
-                time.sleep(0.1)
-        else:
-            pytest.fail(f"server did not start: {log.read_text()}")
+    with serving(folder, env, log) as (base, _):
         yield Server(base, folder, env, log)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def get(url: str, method: str = "GET", **headers: str) -> tuple[int, dict[str, str], bytes]:
