@@ -142,10 +142,19 @@ def remaining(ledger: Ledger) -> list[str]:
 
 
 def _wait_until_drained(ledger: Ledger, proc: subprocess.Popen[bytes]) -> bool:
+    """Until nothing is left to send and this daemon's loop runs (it has recorded a step: a
+    SIGTERM before that would meet a process still starting, with no handler yet)."""
     for _ in range(1200):
         if proc.poll() is not None:
             return False
-        if not remaining(ledger):
+        if not remaining(ledger) and _running(ledger, proc.pid):
             return True
         time.sleep(0.1)
     return False
+
+
+def _running(ledger: Ledger, pid: int) -> bool:
+    with ledger.engine.connect() as conn:
+        found = conn.execute(sa.text("SELECT count(*) FROM instance WHERE pid = :pid"),
+                             {"pid": pid}).scalar()  # fmt: skip
+    return bool(found)

@@ -10,6 +10,7 @@ import json
 import os
 import re
 import tomllib
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,6 +31,13 @@ ENDINGS = (
     ("union elementary school district", "uesd"),
     ("school district", "sd"),
     ("county office of education", "coe"),
+    # CDE's directory leaves out "School District": "Riverbend Unified", "Kern High"
+    ("unified", "usd"),
+    ("union high", "uhsd"),
+    ("joint union high", "juhsd"),
+    ("high", "hsd"),
+    ("elementary", "esd"),
+    ("union elementary", "uesd"),
 )
 ORDINALS = {
     "1": 1, "1st": 1, "first": 1, "2": 2, "2nd": 2, "second": 2, "3": 3, "3rd": 3, "third": 3,
@@ -123,8 +131,12 @@ def rule_words(rule: str) -> str:
 
 
 def suggest_id(name: str) -> str:
-    """A profile id from the LEA's name: "Riverbend Unified School District" -> riverbend-usd."""
-    words = re.sub(r"[^a-z0-9]+", " ", name.lower()).strip()
+    """A profile id from the LEA's name: "Riverbend Unified School District" (or CDE's
+    "Riverbend Unified") -> riverbend-usd; accents dropped ("Peñasco" -> penasco)."""
+    folded = "".join(
+        ch for ch in unicodedata.normalize("NFKD", name) if not unicodedata.combining(ch)
+    )
+    words = re.sub(r"[^a-z0-9]+", " ", folded.lower()).strip()
     for ending, short in sorted(ENDINGS, key=lambda e: -len(e[0])):
         if words.endswith(" " + ending):
             words = f"{words[: -len(ending)].strip()} {short}"

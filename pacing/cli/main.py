@@ -170,11 +170,23 @@ def _answer(check: Callable[[str], Any], flag: str | None = None) -> Callable[[A
 
 
 @cli.command()
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
-              help="The new profile (default: <id>.toml here; '-' for stdout). Never replaced.")
+@click.option("-o", "--output", type=click.Path(path_type=Path),
+              help="The new profile (default: <id>.toml here; '-' for stdout). Never replaced. "
+              "With --directory: the folder for the new profiles (default: here).")  # fmt: skip
+@click.option("--directory", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="CDE's public schools and districts file (pubschls.txt): one profile per "
+              "active district selected by --cds, --county and --district-type.")  # fmt: skip
+@click.option("--county", multiple=True, help="With --directory: the districts of this county "
+              "(repeat for several).")  # fmt: skip
+@click.option("--district-type", multiple=True, help="With --directory: CDE's DOCType, e.g. "
+              "'Unified School District' (repeat for several).")  # fmt: skip
+@click.option("--monitoring", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="With --directory: a CSV of cds, tier, level, cohort, sig_dis, "
+              "sig_dis_indicators per LEA (LEAs without a row take the flags).")  # fmt: skip
 @click.option("--name", help="The LEA's full name, e.g. 'Sunrise Unified School District'.")
 @click.option("--id", "lea_id", help="Short id for URLs (default: from the name, e.g. sunrise-usd).")
-@click.option("--cds", help="CDS code (14 digits, or the 7-digit district code).")
+@click.option("--cds", multiple=True, help="CDS code (14 digits, or the 7-digit district code); "
+              "with --directory, repeat it for several districts.")  # fmt: skip
 @click.option("--tier", type=click.Choice(("universal", "targeted", "intensive")))
 @click.option("--level", type=click.IntRange(1, 3), help="1-3 (required for targeted).")
 @click.option("--cohort", type=click.IntRange(2000, 2100), help="The cohort's year, e.g. 2024.")
@@ -195,10 +207,27 @@ def _answer(check: Callable[[str], Any], flag: str | None = None) -> Callable[[A
 @click.option("--interactive", is_flag=True, help="Ask even when stdin is not a terminal.")
 def init(output: Path | None, yes: bool, interactive: bool, schema: str | None,
          **given: Any) -> None:  # fmt: skip
-    """Write a new, commented LEA profile: asks on a terminal, takes flags otherwise."""
+    """Write a new, commented LEA profile: asks on a terminal, takes flags otherwise.
+
+    With --directory, one profile per active district of CDE's public schools and districts
+    file, in the folder -o names; existing profiles are reported and kept."""
     from pacing.adapters import onboarding as ob
 
+    asking = not yes and (interactive or sys.stdin.isatty())
+    directory, codes = given.pop("directory"), given.pop("cds")
+    selectors = {"--county": given.pop("county"), "--district-type": given.pop("district_type"),
+                 "--monitoring": given.pop("monitoring")}  # fmt: skip
+    if directory is not None:
+        _init_from_directory(directory, codes, output, schema, asking, selectors, given)
+        return
+    used = [flag for flag, value in selectors.items() if value]
+    if used:
+        raise click.UsageError(f"{', '.join(used)} only with --directory")
+    given["cds"] = codes[-1] if codes else None  # without --directory, the last one (as before)
     stdout = output is not None and str(output) == "-"
+    if output is not None and not stdout and output.is_dir():
+        raise click.BadParameter(f"File {str(output)!r} is a directory.", param_hint="'-o' / "
+                                 "'--output'")  # fmt: skip
     if output is not None and not stdout and output.exists():
         _refuse(output)
     checks = {
@@ -213,7 +242,6 @@ def init(output: Path | None, yes: bool, interactive: bool, schema: str | None,
         if key in checks else value
         for key, value in given.items()
     }  # fmt: skip
-    asking = not yes and (interactive or sys.stdin.isatty())
 
     def ask(key: str, prompt: str, required: bool = True, **kw: Any) -> Any:
         if values[key] is not None or not asking:
@@ -288,6 +316,136 @@ def init(output: Path | None, yes: bool, interactive: bool, schema: str | None,
     click.echo(f"wrote {target}; next: pacing check {target}")
     if not ref:
         click.echo("pacing: no profile.schema.json here: give --schema for editors' help", err=True)
+
+
+def _init_from_directory(path: Path, codes: tuple[str, ...], output: Path | None,
+                         schema: str | None, asking: bool, selectors: dict[str, Any],
+                         given: dict[str, Any]) -> None:  # fmt: skip
+    """`init --directory`: every check and question first, then the files; a profile already
+    in the folder (same CDS code or file) is reported and kept. Exit 1 when a --cds code
+    could not be used (unknown, a school, a closed district) or nothing was selected."""
+    from pacing.adapters import directory as cde
+    from pacing.adapters import onboarding as ob
+
+    per_lea = [f for f, k in (("--name", "name"), ("--id", "lea_id"), ("--lead-name",
+               "lead_name"), ("--lead-email", "lead_email")) if given[k] is not None]  # fmt: skip
+    if per_lea:
+        raise click.UsageError(f"{', '.join(per_lea)}: per LEA, not with --directory (the "
+                               "names and administrators come from the file)")  # fmt: skip
+    if not (codes or selectors["--county"] or selectors["--district-type"]):
+        raise click.UsageError("--directory needs --cds, --county or --district-type")
+    if output is not None and (str(output) == "-" or output.is_file()):
+        raise click.BadParameter("with --directory, a folder", param_hint="'-o' / '--output'")
+    checks = {"cds": ob.cds, "selpa_name": ob.text, "selpa_email": ob.email,
+              "fmta_name": ob.text, "fmta_email": ob.email, "board_rule": ob.board_rule,
+              "timezone": ob.timezone}  # fmt: skip
+    wanted = [_answer(ob.cds, "--cds")(code) for code in codes]
+    values = {k: _answer(checks[k], f"--{k.replace('_', '-')}")(v) if k in checks else v
+              for k, v in given.items()}  # fmt: skip
+    for who in ("selpa", "fmta"):
+        if (values[f"{who}_name"] is None) != (values[f"{who}_email"] is None):
+            raise click.UsageError(f"give --{who}-name and --{who}-email together")
+    if values["tier"] == "universal" and values["level"] is not None:
+        raise click.UsageError("a universal LEA has no level (leave out --level)")
+
+    found = cde.select(cde.read_directory(path), wanted, selectors["--county"],
+                       selectors["--district-type"])  # fmt: skip
+    monitoring = cde.read_monitoring(selectors["--monitoring"]) if selectors["--monitoring"] else {}
+    failed = bool(found.unknown or found.schools or set(r.cds for r in found.closed) & found.named
+                  or found.filtered)  # fmt: skip
+    for code in found.unknown:
+        _note(f"{code}: not in {path}")
+    for row in found.schools:
+        _note(f"{cde.describe(row)}: a school, not a district: skipped (its district: "
+             f"--cds {row.code})")  # fmt: skip
+    for row in found.filtered:
+        _note(f"{cde.describe(row)}: left out by --county/--district-type")
+    for row in found.closed:
+        _note(f"{cde.describe(row)}: {row.status or 'no status'} in the directory, not Active: "
+             "skipped")  # fmt: skip
+    if found.school_rows:
+        _note(f"skipped {found.school_rows} school row(s): profiles are one per district")
+    if not found.chosen:
+        _note("no active district selected: nothing written")
+        sys.exit(1)
+
+    folder = output or Path(".")
+    held = cde.scan(folder)
+    common = {"selpa": (values["selpa_name"], values["selpa_email"]) if values["selpa_name"]
+              else None, "fmta": (values["fmta_name"], values["fmta_email"])
+              if values["fmta_name"] else None, "lead_role": values["lead_role"],
+              "timezone": values["timezone"], "board_rule": values["board_rule"]}  # fmt: skip
+    planned: list[tuple[cde.Row, dict[str, Any]]] = []
+    missing: list[str] = []
+    for row in found.chosen:
+        if row.code in held.districts:
+            _note(f"{cde.describe(row)}: {held.districts[row.code]} exists: not overwritten")
+            continue
+        lea = cde.merged(values, monitoring.get(row.code))
+        if asking and row.code not in monitoring:
+            lea = _ask_monitoring(cde.name_of(row), lea)
+        problems = cde.monitoring_problems(lea)
+        if problems:
+            where = (f"line {monitoring[row.code].line} of {selectors['--monitoring']}"
+                     if row.code in monitoring else "flags")  # fmt: skip
+            missing.append(f"{cde.describe(row)} ({where}): {', '.join(problems)}")
+        planned.append((row, lea))
+    if missing:
+        raise click.UsageError("monitoring values missing or contradictory (give --tier, "
+                               "--level, --cohort, --sig-dis, a --monitoring row, or run on a "
+                               "terminal to be asked): " + "; ".join(missing))  # fmt: skip
+
+    texts: list[tuple[Path, str, str | None]] = []
+    for row, lea in planned:
+        lea_id = held.unique_id(ob.suggest_id(cde.name_of(row)))
+        target = folder / f"{lea_id}.toml"
+        answers, no_lead = cde.answers_for(row, lea_id, lea, common)
+        ref = schema if schema is not None else ob.schema_ref(target)
+        text = cde.profile_text(row, answers, path.name, target, ref or None,
+                                lea["sig_dis_indicators"], no_lead is None)  # fmt: skip
+        ob.validated(text, str(target))  # a DataError here is a bug: one line
+        texts.append((target, text, no_lead and f"{cde.describe(row)}: {no_lead}"))
+    folder.mkdir(parents=True, exist_ok=True)
+    wrote = 0
+    for target, text, no_lead in texts:
+        try:
+            ob.write_new(target, text)
+        except FileExistsError:
+            _note(f"{target} exists: not overwritten")
+            continue
+        wrote += 1
+        click.echo(f"wrote {target}")
+        if no_lead:
+            _note(f"{target}: {no_lead}: no lead and no reminders until you add one (see the "
+                 "TO DO in the file)")  # fmt: skip
+    if wrote:
+        click.echo(f"wrote {wrote} profile(s); next: pacing check {folder}")
+    if failed:
+        sys.exit(1)
+
+
+def _note(message: str) -> None:
+    click.echo(f"pacing: {message}", err=True)
+
+
+def _ask_monitoring(name: str, lea: dict[str, Any]) -> dict[str, Any]:
+    """init's monitoring questions for one LEA without a --monitoring row (the flags given
+    are the answers, not asked)."""
+    if lea["tier"] is None:
+        lea["tier"] = click.prompt(f"{name}: monitoring tier",
+                                   type=click.Choice(("universal", "targeted", "intensive")))
+    if lea["tier"] == "targeted" and lea["level"] is None:
+        lea["level"] = click.prompt(f"{name}: level", type=click.IntRange(1, 3))
+    elif lea["tier"] == "intensive" and lea["level"] is None:
+        lea["level"] = click.prompt(f"{name}: level (1-3, blank if none)", default="",
+                                    show_default=False, value_proc=_answer(_level))  # fmt: skip
+    if lea["cohort"] is None:
+        lea["cohort"] = click.prompt(f"{name}: cohort year", type=click.IntRange(2000, 2100),
+                                     default=2024)  # fmt: skip
+    if lea["sig_dis"] is None:
+        lea["sig_dis"] = click.prompt(f"{name}: significant disproportionality",
+                                      type=click.Choice(("new", "continuing", "no")), default="no")
+    return lea
 
 
 def _optional(check: Callable[[str], Any]) -> Callable[[str], Any]:
