@@ -32,6 +32,7 @@ from smtpd import SmtpServer
 import icalendar
 import pytest
 from icalendar.parser import unescape_backslash
+from serving import get
 from serving import serving as serve
 
 from pacing.adapters.files import bundled_guides, load_lea
@@ -53,15 +54,6 @@ class Served:
     pid: int
     log: Path
     urls: dict[str, tuple[str, str]]  # LEA id -> (feed URL, page URL)
-
-
-def get(url: str, method: str = "GET", **headers: str) -> tuple[int, dict[str, str], bytes]:
-    request = urllib.request.Request(url, method=method, headers=headers)
-    try:
-        with urllib.request.urlopen(request, timeout=20) as response:
-            return response.status, dict(response.headers), response.read()
-    except urllib.error.HTTPError as e:
-        return e.code, dict(e.headers), e.read()
 
 
 def rss_kib(pid: int) -> int:

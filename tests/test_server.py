@@ -9,15 +9,13 @@ import shutil
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import icalendar
 import pytest
-from serving import serving
+from serving import get, serving
 
 from icskit import feedcheck
 
@@ -59,15 +57,6 @@ def server(tmp_path: Path) -> Iterator[Server]:
     log = tmp_path / "server.log"
     with serving(folder, env, log) as (base, _):
         yield Server(base, folder, env, log)
-
-
-def get(url: str, method: str = "GET", **headers: str) -> tuple[int, dict[str, str], bytes]:
-    request = urllib.request.Request(url, method=method, headers=headers)
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, dict(response.headers), response.read()
-    except urllib.error.HTTPError as e:
-        return e.code, dict(e.headers), e.read()
 
 
 def test_feed_http_semantics(server: Server) -> None:
