@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import socket
 import subprocess
 import sys
@@ -23,6 +24,20 @@ def get(url: str, method: str = "GET", **headers: str) -> tuple[int, dict[str, s
             return response.status, dict(response.headers), response.read()
     except urllib.error.HTTPError as e:
         return e.code, dict(e.headers), e.read()
+
+
+def printed_urls(out: str) -> dict[str, tuple[str, str]]:
+    """LEA id -> (feed URL, page URL), from what `pacing feeds` (or `serve`) prints."""
+    found: dict[str, tuple[str, str]] = {}
+    lea = ""
+    for line in out.splitlines():
+        if re.match(r"^[a-z_][a-z0-9-]*: ", line) and not line.startswith("ts="):
+            lea = line.split(":")[0]
+        elif line.strip().startswith("feed:"):
+            found[lea] = (line.split()[-1], "")
+        elif line.strip().startswith("page:"):
+            found[lea] = (found[lea][0], line.split()[-1])
+    return found
 
 
 def free_port() -> int:

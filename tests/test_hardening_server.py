@@ -32,7 +32,7 @@ from smtpd import SmtpServer
 import icalendar
 import pytest
 from icalendar.parser import unescape_backslash
-from serving import get
+from serving import get, printed_urls
 from serving import serving as serve
 
 from pacing.adapters.files import bundled_guides, load_lea
@@ -82,19 +82,6 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     (folder / "odd-usd.toml").write_text(odd)
     with serving(folder, tmp / "state", tmp / "server.log") as server:
         yield server
-
-
-def printed_urls(out: str) -> dict[str, tuple[str, str]]:
-    found: dict[str, tuple[str, str]] = {}
-    lea = ""
-    for line in out.splitlines():
-        if re.match(r"^[a-z_][a-z0-9-]*: ", line) and not line.startswith("ts="):
-            lea = line.split(":")[0]
-        elif line.strip().startswith("feed:"):
-            found[lea] = (line.split()[-1], "")
-        elif line.strip().startswith("page:"):
-            found[lea] = (found[lea][0], line.split()[-1])
-    return found
 
 
 def hammer(port: int, paths: list[str], threads: int = 8) -> list[int]:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import icalendar
 import pytest
-from serving import get, serving
+from serving import get, printed_urls, serving
 
 from icskit import feedcheck
 
@@ -37,16 +37,7 @@ class Server:
             [*CLI, "feeds", str(self.folder), "--port", port],
             env=self.env, capture_output=True, text=True, check=True,
         ).stdout  # fmt: skip
-        found: dict[str, tuple[str, str]] = {}
-        lea = ""
-        for line in out.splitlines():
-            if not line.startswith(" "):
-                lea = line.split(":")[0]
-            elif line.strip().startswith("feed:"):
-                found[lea] = (line.split()[-1], "")
-            elif line.strip().startswith("page:"):
-                found[lea] = (found[lea][0], line.split()[-1])
-        return found
+        return printed_urls(out)
 
 
 @pytest.fixture
