@@ -73,6 +73,12 @@ ODD: list[Any] = [
 TEXT_DAMAGE = ["[[[[", "]]", "{", "= =", '"""', "'''", "\x00", "\x7f", "\ufeff", "#", "\\"]
 
 
+def _odd(choose: Choose) -> Any:
+    """An odd value, copied: a mutation must never change ODD itself (the next case would see
+    other choices, and hypothesis rightly calls that flaky)."""
+    return copy.deepcopy(ODD[choose(len(ODD))])
+
+
 def base(choose: Choose) -> dict[str, Any]:
     return tomllib.loads(EXAMPLES[choose(len(EXAMPLES))].read_text(encoding="utf-8"))
 
@@ -103,7 +109,7 @@ def _mutate_tree(data: dict[str, Any], choose: Choose) -> dict[str, Any]:
         else:
             parent[f"{key}-copy"] = value
     elif op in (2, 3):  # an odd value
-        parent[key] = copy.deepcopy(ODD[choose(len(ODD))])
+        parent[key] = _odd(choose)
     elif op == 4:  # the same value as another type
         parent[key] = _retype(value, choose)
     elif op == 5:  # nested deep
@@ -112,9 +118,7 @@ def _mutate_tree(data: dict[str, Any], choose: Choose) -> dict[str, Any]:
             value = [value] if choose(2) else {"x": value}
         parent[key] = value
     elif op == 6 and isinstance(parent, dict):  # a stray key
-        parent[["extra", "calender", "rrule", "from", "kind", ""][choose(6)]] = ODD[
-            choose(len(ODD))
-        ]
+        parent[["extra", "calender", "rrule", "from", "kind", ""][choose(6)]] = _odd(choose)
     elif op == 7 and isinstance(value, str):  # a damaged string
         parent[key] = _damage(value, choose)
     elif op == 8:  # what the core reads: rules, closures, dates of overrides and done marks
@@ -138,8 +142,8 @@ def _targeted(data: dict[str, Any], choose: Choose) -> None:
     if pick == 0:
         calendar["board_meeting_rule"] = RULES[choose(len(RULES))]
     elif pick == 1:
-        first = ODD[choose(len(ODD))] if choose(2) else dt.date(2024, 12, 23)
-        last = ODD[choose(len(ODD))] if choose(2) else dt.date(2025, 1, 3)
+        first = _odd(choose) if choose(2) else dt.date(2024, 12, 23)
+        last = _odd(choose) if choose(2) else dt.date(2025, 1, 3)
         calendar["closures"] = [{"from": first, "to": last, "name": "Break"}] * (1 + choose(3))
     elif pick == 2:
         over = data.setdefault("overrides", {})
@@ -148,17 +152,17 @@ def _targeted(data: dict[str, Any], choose: Choose) -> None:
     elif pick == 3:
         over = data.setdefault("overrides", {})
         if isinstance(over, dict):
-            day = ODD[choose(len(ODD))]
+            day = _odd(choose)
             over[ITEMS[choose(len(ITEMS))]] = {["due", "start", "dates"][choose(3)]: day}
     elif pick == 4:
         done = data.setdefault("done", {})
         if isinstance(done, dict):
-            done[ITEMS[choose(len(ITEMS))]] = ODD[choose(len(ODD))]
+            done[ITEMS[choose(len(ITEMS))]] = _odd(choose)
     else:
         monitoring = data.setdefault("monitoring", {})
         if isinstance(monitoring, dict):
             name = ["cceis_services_start", "cohort", "level", "tier", "sig_dis"][choose(5)]
-            monitoring[name] = ODD[choose(len(ODD))]
+            monitoring[name] = _odd(choose)
 
 
 def _pick(data: dict[str, Any], choose: Choose) -> tuple[Any, Any]:
