@@ -27,11 +27,12 @@ def get(url: str, method: str = "GET", **headers: str) -> tuple[int, dict[str, s
 
 
 def printed_urls(out: str) -> dict[str, tuple[str, str]]:
-    """LEA id -> (feed URL, page URL), from what `pacing feeds` (or `serve`) prints."""
+    """LEA id (or `_caseload/<slug>`) -> (feed URL, page URL), from what `pacing feeds` (or
+    `serve`) prints."""
     found: dict[str, tuple[str, str]] = {}
     lea = ""
     for line in out.splitlines():
-        if re.match(r"^[a-z_][a-z0-9-]*: ", line) and not line.startswith("ts="):
+        if re.match(r"^[a-z_][a-z0-9/-]*: ", line) and not line.startswith("ts="):
             lea = line.split(":")[0]
         elif line.strip().startswith("feed:"):
             found[lea] = (line.split()[-1], "")

@@ -24,7 +24,6 @@ from pacing.adapters.state import State
 from pacing.core.guide import Guide
 from pacing.core.reminders import plan
 from pacing.core.timeline import expand
-from pacing.export.ics import short_name
 from pacing.reminders import actions
 from pacing.reminders.actions import Claim, Links, sign, verify
 from pacing.reminders.compose import compose, compose_catch_up, rrule_words
@@ -70,7 +69,7 @@ def test_every_subject_fits_with_the_action_and_date_first(
             kinds.add(subject.split(" ")[0])
             assert len(subject) <= 78, subject
             assert subject.startswith(HEADS), subject
-            assert subject.endswith(f" - {short_name(lea)}"), subject
+            assert subject.endswith(f" - {lea.short_name}"), subject
             if "Plan: finish" in subject or "Behind plan" in subject:  # a plan is no deadline
                 assert "Due" not in subject and "Overdue" not in subject and "CDE" not in subject
             for body in bodies(message):

@@ -17,7 +17,7 @@ from pathlib import Path
 from pacing.adapters.files import data_dir
 from pacing.core.errors import DataError
 from pacing.core.fields import EMAIL
-from pacing.core.lea import Lea, _cds, _rrule, _timezone
+from pacing.core.lea import Lea, _cds, _rrule, timezone_name
 
 SLUG = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")
 SCHEMA = "profile.schema.json"
@@ -102,7 +102,7 @@ def email(value: str) -> str:
 
 
 def timezone(value: str) -> str:
-    return _timezone(value.strip())
+    return timezone_name(value.strip())
 
 
 def board_rule(value: str) -> str | None:

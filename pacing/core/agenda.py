@@ -25,15 +25,6 @@ LISTED = ("due-soon", "upcoming", "at-risk")  # open and not yet missed
 OVERDUE_WORDS: dict[DateSource, str] = {"cde": "CDE", "assumed": "assumed", "lea": "district's"}
 
 
-def short_name(lea: Lea) -> str:
-    """ "Riverbend USD" for "Riverbend Unified School District"."""
-    return (
-        lea.name.replace("Unified School District", "USD")
-        .replace("Elementary School District", "ESD")
-        .replace("School District", "SD")
-    )
-
-
 def short_id(e: Entry) -> str:
     """The item part of an id: "box-19-root-cause-1", "step-2-submission",
     "quarterly-report/2025-03" (without "<guide>/step-<n>/")."""
@@ -128,7 +119,7 @@ def agenda(timelines: Sequence[Timeline], days: int = DEFAULT_DAYS) -> Agenda:
 
 def _lines(t: Timeline, days: int) -> list[Line]:
     end = t.today + dt.timedelta(days=days)
-    name = short_name(t.lea)
+    name = t.lea.short_name
     found = []
     for e in t.items:
         if e.status not in LISTED:
@@ -153,7 +144,7 @@ def _behind(t: Timeline, days: int) -> Behind | None:
         return None
     order = [s for s in OVERDUE_WORDS if overdue[s]]
     return Behind(
-        t.lea.id, short_name(t.lea), tuple((s, overdue[s]) for s in order), behind, at_risk
+        t.lea.id, t.lea.short_name, tuple((s, overdue[s]) for s in order), behind, at_risk
     )
 
 

@@ -43,7 +43,8 @@ def _cds(code: str) -> str:
     return code
 
 
-def _timezone(name: str) -> str:
+def timezone_name(name: str) -> str:
+    """`name` if it is an IANA time zone; ValueError otherwise."""
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
     try:
@@ -459,7 +460,7 @@ class Lea(Strict):
         description="The LEA's CDS code: 14 digits (or the 7-digit county-district code).",
         examples=["19647330000000"],
     )
-    timezone: Annotated[str, AfterValidator(_timezone)] = Field(
+    timezone: Annotated[str, AfterValidator(timezone_name)] = Field(
         "America/Los_Angeles",
         description="The IANA time zone of the LEA's dates and reminder times.",
         examples=["America/Los_Angeles"],
@@ -500,3 +501,12 @@ class Lea(Strict):
 
     def lead(self) -> Member | None:
         return next((m for m in self.team if m.lead), None)
+
+    @property
+    def short_name(self) -> str:
+        """ "Riverbend USD" for "Riverbend Unified School District"."""
+        return (
+            self.name.replace("Unified School District", "USD")
+            .replace("Elementary School District", "ESD")
+            .replace("School District", "SD")
+        )

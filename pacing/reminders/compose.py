@@ -393,9 +393,8 @@ def compose(
     lea = timeline.lea
     first = next((e for e in timeline.items if e.id == row.items[0]), None)
     year = now.astimezone(ZoneInfo(lea.timezone)).year
-    from pacing.export.ics import short_name
 
-    line = subject(row.kind, first, row.due, short_name(lea), len(row.items), year)
+    line = subject(row.kind, first, row.due, lea.short_name, len(row.items), year)
     message = MIMEMultipart("alternative")
     message["Subject"] = _header(line, "Subject")
     message["From"] = _header(sender, "From")
