@@ -15,6 +15,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -223,3 +224,49 @@ def test_caseload_feed_http_semantics_and_validators(site: Site, tmp_path: Path)
     icscheck(tmp_path / "valle.ics")
     (tmp_path / "valle-plan.ics").write_bytes(get(feed + "?include=plan")[2])
     icscheck(tmp_path / "valle-plan.ics")
+
+
+def test_a_broken_caseloads_toml_keeps_the_last_good_caseloads(tmp_path: Path) -> None:
+    folder = tmp_path / "leas"
+    shutil.copytree(FIXTURE, folder)
+    env = {**os.environ, "PACING_STATE_DIR": str(tmp_path / "state"), "NO_COLOR": "1"}
+    with serving(folder, env, tmp_path / "server.log", "--no-reminders") as (base, _):
+        port = base.rsplit(":", 1)[1]
+        urls = printed_urls(run("feeds", str(folder), "--port", port, env=env).stdout)
+        feed = urls["_caseload/ta-east"][0]
+        before = get(feed)[2]
+        text = (folder / "caseloads.toml").read_text()
+        (folder / "caseloads.toml").write_text(text.replace('"dogwood-usd"]', '"dogwod-usd"]'))
+        deadline = time.monotonic() + 20
+        while get(base + "/healthz")[0] == 200 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        status, _, body = get(base + "/healthz")
+        # the file and the field, never the value typed
+        assert status == 503 and b"caseloads.toml: caseload.<slug>.leas[1]" in body
+        assert b"dogwod" not in body
+        assert get(feed)[2] == before  # the last good caseload is served
+        (folder / "caseloads.toml").write_text(text)
+        while get(base + "/healthz")[0] != 200 and time.monotonic() < deadline + 20:
+            time.sleep(0.2)
+        assert get(base + "/healthz")[0] == 200
+    assert "caseloads error, keeping the last good caseloads" in (tmp_path / "server.log").read_text()
+
+
+def test_caseload_page_and_csv_are_served(site: Site) -> None:
+    _, page = site.urls["_caseload/valle-del-sur-selpa"]
+    status, headers, body = get(page)
+    assert status == 200 and headers["content-type"] == "text/html; charset=utf-8"
+    html = body.decode()
+    for lea in EXPECTED["valle-del-sur-selpa"]:  # a link to each LEA's own page
+        assert f"{site.urls[lea][1]}" in html
+    for lea in {"alder-usd", "birch-esd"}:
+        assert site.urls[lea][1] not in html
+    assert get(page, **{"If-None-Match": headers["etag"]})[0] == 304
+    status, headers, body = get(page + "caseload.csv")
+    assert status == 200 and headers["content-type"] == "text/csv; charset=utf-8"
+    assert headers["content-disposition"] == (
+        'attachment; filename="valle-del-sur-selpa-caseload.csv"'
+    )
+    rows = list(csv.DictReader(io.StringIO(body.decode("utf-8-sig"))))
+    assert sorted(r["LEA id"] for r in rows) == list(EXPECTED["valle-del-sur-selpa"])
+    assert get(page + "other.csv")[0] == 404
