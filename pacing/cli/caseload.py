@@ -60,7 +60,7 @@ def caseload(
 
 
 def _render(found: Sequence[tuple[Caseload, list[Row]]], fmt: str) -> str:
-    from pacing.export.caseload import caseload_csv, caseload_table_rows
+    from pacing.export.caseload import attention_order, caseload_csv, caseload_table_rows
 
     if fmt == "json":
         return json.dumps([_doc(load, rows) for load, rows in found], indent=2) + "\n"
@@ -74,7 +74,7 @@ def _render(found: Sequence[tuple[Caseload, list[Row]]], fmt: str) -> str:
     if fmt == "md":
         out = []
         for load, rows in found:
-            table = caseload_table_rows(rows)
+            table = caseload_table_rows(attention_order(rows))
             out.append(f"## {load.title} ({len(rows)} LEAs)\n")
             if table:
                 out.append("| " + " | ".join(table[0]) + " |")
@@ -97,7 +97,7 @@ def _table(found: Sequence[tuple[Caseload, list[Row]]]) -> str:
     from rich.console import Console
     from rich.table import Table
 
-    from pacing.export.caseload import attention_order
+    from pacing.export.caseload import attention_order, item_title
 
     buffer = io.StringIO()
     console = Console(file=buffer, highlight=False, markup=False, emoji=False, width=120)
@@ -111,11 +111,11 @@ def _table(found: Sequence[tuple[Caseload, list[Row]]]) -> str:
             table.add_row(
                 r.short_name,
                 r.step.split(":")[0],
-                f"{due.date_label} {due.due:%Y-%m-%d}: {due.title}" if due else "",
+                f"{due.date_label} {due.due:%Y-%m-%d}: {item_title(due)}" if due else "",
                 "" if r.days_left is None else str(r.days_left),
                 str(r.overdue),
                 str(r.behind_plan),
-                f"{last.title} ({(last.done_on or last.due):%Y-%m-%d})" if last else "",
+                f"{item_title(last)} ({(last.done_on or last.due):%Y-%m-%d})" if last else "",
                 f"{r.done}/{r.total}",
             )
         console.print(table)

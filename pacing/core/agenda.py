@@ -16,7 +16,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pacing.core.entry import DateSource, Entry, span_label
-from pacing.core.lea import Lea
 from pacing.core.timeline import Timeline
 
 DEFAULT_DAYS = 14
