@@ -22,6 +22,8 @@ from dataclasses import dataclass, replace
 from html import escape
 from typing import TYPE_CHECKING, Any, Literal
 
+from pacing.core.caseload_reminders import is_caseload, ledger_id
+
 if TYPE_CHECKING:
     from pacing.core.reminders import Reminder
     from pacing.feeds.book import FeedBook
@@ -153,6 +155,10 @@ def _what(book: FeedBook, claim: Claim) -> tuple[str, str | None, bool]:
     """The LEA's name, the item's title (None: unknown) and whether it is done already."""
     entry = book.entries.get(claim.lea)
     name = entry.timeline.lea.name if entry is not None else claim.lea
+    if entry is None and is_caseload(claim.lea):  # a caseload's weekly digest (no items)
+        loads = book.caseloads.loads.values()
+        load = next((c for c in loads if ledger_id(c.slug) == claim.lea), None)
+        name = f"the weekly digest of {load.title}" if load else "a caseload's weekly digest"
     if not claim.item:
         return name, "", False
     if entry is None:

@@ -115,13 +115,19 @@ class Ledger:
 
     # ---------------------------------------------------------------- the plan
 
-    def sync(self, lea: str, planned: Sequence[Reminder], now: dt.datetime) -> tuple[int, int]:
+    def sync(
+        self,
+        lea: str,
+        planned: Sequence[Reminder],
+        now: dt.datetime,
+        backfill: dt.timedelta = BACKFILL,
+    ) -> tuple[int, int]:
         """Make the LEA's live reminders match the plan: add new ones, move changed ones,
         cancel those no longer planned (done items, removed dates). Sent ones are never redone.
         Reminders first planned long after their instant (a new LEA, a new guide) are not
-        taken in: downtime catch-up is for reminders the ledger already held. Safe to run by
-        several daemons at once: new rows go in with ON CONFLICT DO NOTHING, and changes touch
-        only rows still in the state they were read in."""
+        taken in (`backfill`: how long after is long): downtime catch-up is for reminders the
+        ledger already held. Safe to run by several daemons at once: new rows go in with ON
+        CONFLICT DO NOTHING, and changes touch only rows still in the state they were read in."""
         wanted = {r.key: r for r in planned}
         added = cancelled = 0
         with self.engine.begin() as conn:
@@ -136,7 +142,7 @@ class Ledger:
                 ).where(reminder.c.lea == lea)
             ).all()
             known = {r.key: r for r in rows}
-            stale = naive(now - BACKFILL)
+            stale = naive(now - backfill)
             fresh = [
                 _values(r)
                 for k, r in wanted.items()
