@@ -47,7 +47,8 @@ HEALTH = {
     "toml-nested-tables.toml": "not valid TOML or not readable",
     "toml-dotted-key-depth.toml": "done.<key>.<key>",
 }
-GUIDE_FIXTURES = ["guides/series-rrule-interval-0.toml", "guides/period-from-year-1.toml"]
+# (bad guides live in tests/bad-guides/: a bad/guides/ folder would be the bad profiles' guides)
+GUIDE_FIXTURES = ["../bad-guides/series-rrule-interval-0.toml", "../bad-guides/period-from-year-1.toml"]
 FAKE_KEY = "sk_live_51HfakeFAKEfake0123456789abcdef"
 QUICK = 30.0  # seconds: a refused file is refused at once (the hang took forever)
 

@@ -33,6 +33,7 @@ CONTENT_ERRORS = (
 )  # fmt: skip
 # Editors' lock, backup and swap files (Emacs `.#name.toml` and `#name.toml#`, `name.toml~`,
 # vim `.name.toml.swp`): never profiles.
+CASELOADS_FILE = "caseloads.toml"  # a profile folder's named caseloads: not a profile
 EDITOR_FILES = re.compile(r"\.#.*|.*~|\..*\.sw[a-p]|#.*#")
 
 
@@ -207,14 +208,17 @@ def _key_lines(text: str) -> dict[Loc, int]:
     lines: dict[Loc, int] = {}
     table: Loc = ()
     arrays: dict[Loc, int] = {}
+    latest: dict[Loc, Loc] = {}  # an array's name -> its last element ("items" -> items[3])
     for number, raw in enumerate(text.split("\n"), start=1):  # lines as the parser counts
         line = raw.strip()
         header = HEADER.fullmatch(line)
         if header and header.group(2).strip():
-            path: Loc = tuple(_split_key(header.group(2).strip()))
+            name: Loc = tuple(_split_key(header.group(2).strip()))
+            path = _in_element(name, latest)  # [items.series]: the last [[items]]'s
             if header.group(1) == "[[":
                 arrays[path] = arrays.get(path, -1) + 1  # the n-th [[table]] of that name
                 path = (*path, arrays[path])
+                latest[name] = path
             table = path
             lines.setdefault(table, number)
             continue
@@ -222,6 +226,16 @@ def _key_lines(text: str) -> dict[Loc, int]:
         if assignment and not line.startswith("#"):
             lines.setdefault((*table, *_split_key(assignment.group(1))), number)
     return lines
+
+
+def _in_element(name: Loc, latest: dict[Loc, Loc]) -> Loc:
+    """A table header's path with the array elements it is in: `items.when` after the fourth
+    `[[items]]` is items[3].when."""
+    for end in range(len(name) - 1, 0, -1):
+        element = latest.get(name[:end])
+        if element is not None:
+            return (*element, *name[end:])
+    return name
 
 
 # (linear patterns: no nested or adjacent repetition that could backtrack on a long line)
@@ -246,9 +260,16 @@ def line_of(text: str, loc: Loc) -> int | None:
 
 
 def load_guide(path: Path) -> Guide:
+    """A guide file, validated; its placeholders ("TODO ...", see pacing.core.authoring) are
+    kept on the guide (`unfilled`): it loads, and is not used for planning until filled."""
+    from pacing.core.authoring import fill_placeholders
+
     with contained(path):
         data, text = read_toml(path)
+        data, unfilled = fill_placeholders(data)
         guide = validate(Guide, data, path, text)
+        if unfilled:
+            guide = guide.with_unfilled(unfilled)
         problems = [
             Problem(str(path), dotted(loc), message, line_of(text, loc))
             for loc, message in guide_problems(guide)
@@ -308,7 +329,10 @@ def load_lea(path: Path, guides: Sequence[Guide] | None = None) -> Lea:
         if not is_profile(data):  # a guide or a stray TOML: one line, not its fields' errors
             raise DataError([Problem(str(path), "", NOT_A_PROFILE)])
         lea = validate(Lea, data, path, text)
-    guides = bundled_guides() if guides is None else guides
+    if guides is None:  # the bundled guides, PACING_GUIDES and the guides/ beside the profile
+        from pacing.adapters.guidepath import guides_for
+
+        guides = guides_for([path])
     with contained(path):
         chosen = applicable_guides(guides, lea)
         known = known_ids(chosen)
@@ -370,7 +394,7 @@ def profiles_in(path: Path) -> list[Path]:
         return [path]
     found = []
     for candidate in sorted(path.glob("*.toml")):
-        if EDITOR_FILES.fullmatch(candidate.name):
+        if EDITOR_FILES.fullmatch(candidate.name) or candidate.name == CASELOADS_FILE:
             continue
         try:
             if not stat.S_ISREG(candidate.stat().st_mode):  # follows symlinks

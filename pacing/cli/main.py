@@ -75,45 +75,40 @@ def cli(log_format: str | None) -> None:
 
 
 @cli.command()
-def guides() -> None:
-    """List the bundled pacing guides."""
-    from pacing.adapters.files import bundled_guides
-
-    for g in bundled_guides():
-        dated = f"{len(g.items)} items" if g.items else "applicability model"
-        click.echo(f"{g.id:22} {dated:20} {g.title}")
-        click.echo(f"{'':22} {'':20} {g.source}")
-
-
-@cli.command()
 @click.argument("paths", nargs=-1, required=True, type=EXISTING)
 def check(paths: tuple[Path, ...]) -> None:
     """Validate guide and LEA profile files (exit 1 on problems).
 
     The profiles checked together must have distinct ids and CDS codes; in a folder of
     profiles every TOML file must be a profile; reminders must reach someone and escalations
-    name a defined contact."""
+    name a defined contact. Guides are checked too where profiles find them (the guides/
+    folder beside them, PACING_GUIDES): a guide id defined twice, or a placeholder (TODO)
+    still to fill, is an error; a profile whose cohort has no guide is warned about."""
+    from pacing.adapters.caseloads import caseloads_file, folder_caseloads
     from pacing.adapters.checks import clashes, reminder_problems
     from pacing.adapters.files import (
         NOT_A_PROFILE,
         is_profile,
-        load_guide,
         load_lea,
         profiles_in,
         read_toml,
     )
+    from pacing.cli.guides import guide_check, search_path_check
     from pacing.core.errors import Problem
     from pacing.core.lea import Lea
-    from pacing.core.timeline import team_warnings
+    from pacing.core.timeline import missing_guides, team_warnings
 
     failed: set[Path] = set()
     passed: list[Path] = []  # "ok" once the profiles checked together are known not to clash
     profiles: list[tuple[Path, Lea, str]] = []
+    said: set[str] = set()  # a guide's problem is said once, not again for each profile
 
     def fail(path: Path, problems: list[Problem]) -> None:
         failed.add(path)
         for problem in problems:
-            click.echo(f"pacing: {problem}", err=True)
+            if str(problem) not in said:
+                said.add(str(problem))
+                click.echo(f"pacing: {problem}", err=True)
 
     for given in paths:
         files: dict[Path, tuple[dict[str, Any], str]] = {}
@@ -129,7 +124,8 @@ def check(paths: tuple[Path, ...]) -> None:
                 if not is_profile(data):
                     if of_profiles:
                         raise DataError([Problem(str(path), "", NOT_A_PROFILE)])
-                    load_guide(path)
+                    for warning in guide_check(path):  # invalid or unfilled: a DataError
+                        click.echo(f"pacing: warning: {warning}", err=True)
                     passed.append(path)
                     continue
                 lea = load_lea(path)
@@ -141,9 +137,24 @@ def check(paths: tuple[Path, ...]) -> None:
             if silent:
                 fail(path, silent)
                 continue
-            for warning in team_warnings(_guides(), lea):
+            for warning in team_warnings(_guides(path), lea):
                 click.echo(f"pacing: warning: {path}: team: {warning}", err=True)
+            for warning in missing_guides(_guides(path), lea):
+                click.echo(f"pacing: warning: {path}: {warning}", err=True)
             passed.append(path)
+        if given.is_dir() and caseloads_file(given).exists():  # named caseloads, digests
+            try:
+                folder_caseloads(given, [lea for p, lea, _ in profiles if p.parent == given])
+                passed.append(caseloads_file(given))
+            except DataError as e:
+                fail(caseloads_file(given), e.problems)
+    for path, problems, warnings in search_path_check(paths, set(passed) | failed):
+        if problems:  # the guides beside the profiles, in PACING_GUIDES; ids defined twice
+            fail(path, problems)
+        elif path not in passed:
+            passed.append(path)
+        for warning in warnings:
+            click.echo(f"pacing: warning: {warning}", err=True)
     for problem in clashes(profiles):
         fail(Path(problem.file), [problem])
     for path in passed:
@@ -465,10 +476,11 @@ def _refuse(path: Path) -> None:
     sys.exit(1)
 
 
-def _guides() -> tuple[Guide, ...]:
-    from pacing.adapters.files import bundled_guides
+def _guides(*sources: Path) -> tuple[Guide, ...]:
+    """The guides for profiles in `sources`: bundled, PACING_GUIDES, the guides/ beside them."""
+    from pacing.adapters.guidepath import guides_for
 
-    return bundled_guides()
+    return guides_for(sources)
 
 
 @cli.command()
@@ -533,8 +545,10 @@ def _no_items_note(t: Any) -> str | None:
             "set no steps or deadlines for Universal-tier LEAs, so there is no timeline; "
             "see https://caltan.info/monitoring"
         )
+    if t.warnings:  # a program the LEA is in has no guide for its cohort (see README)
+        return f"{t.lea.name}: " + "; ".join(t.warnings)
     return (
-        f"{t.lea.name}: no bundled pacing guide applies to {tier_label(t.lea)} LEAs of the "
+        f"{t.lea.name}: no pacing guide applies to {tier_label(t.lea)} LEAs of the "
         f"{m.cohort} cohort (see `pacing guides`)."
     )
 
@@ -547,7 +561,7 @@ def ta_hours(profile: Path) -> None:
     from pacing.export.tahours import ta_budget
 
     lea = load_lea(profile)
-    budget = ta_budget(_guides(), lea)
+    budget = ta_budget(_guides(profile), lea)
     if budget is None:
         click.echo(f"{lea.name}: no TA Menu of Services applies (not a 2024 Sig Dis LEA).")
         return
@@ -635,7 +649,7 @@ def ics(source: Path, output: Path | None, no_tasks: bool, todo: bool) -> None:
     events = []
     for lea in leas:
         today = stamp.astimezone(ZoneInfo(lea.timezone)).date()
-        t = expand(_guides(), lea, today, state.done_marks(lea.id))
+        t = expand(_guides(source), lea, today, state.done_marks(lea.id))
         events += feed_events(t, prefix=aggregate, start_by=not no_tasks)
     if aggregate:
         name, calendar_id = (
@@ -681,13 +695,14 @@ def _timeline(profile: Path, today: dt.date | None) -> Timeline:
     from pacing.clock import today as clock_today
     from pacing.core.timeline import expand
 
-    lea = load_lea(profile)
+    guides = _guides(profile)
+    lea = load_lea(profile, guides)
     done = {}
     if database_exists():  # done marks live in the state store
         from pacing.adapters.state import State
 
         done = State().done_marks(lea.id)
-    return expand(_guides(), lea, today or clock_today(lea.timezone), done)
+    return expand(guides, lea, today or clock_today(lea.timezone), done)
 
 
 @cli.command()
@@ -995,11 +1010,13 @@ def _preview(sources: tuple[Path, ...], start: dt.date | None, until: dt.date | 
 
     state = State()
     _reminders_reach_someone(sources)
-    for path in (p for s in sources for p in profiles_in(s)):
+    timelines: dict[Path, dict[str, Timeline]] = {}  # per source: its caseloads' digests
+    for source, path in ((s, p) for s in sources for p in profiles_in(s)):
         lea = load_lea(path)
         first = start or today(lea.timezone)
         last = until or first + dt.timedelta(days=30)
-        t = expand(_guides(), lea, first, state.done_marks(lea.id))
+        t = expand(_guides(path), lea, first, state.done_marks(lea.id))
+        timelines.setdefault(source, {})[lea.id] = t
         zone = ZoneInfo(lea.timezone)
         planned = without_opted_out(plan(t), state.opted_out(lea.id))  # unsubscribed: none
         for r in sorted(planned, key=lambda r: (r.send_at, r.key)):
@@ -1008,6 +1025,34 @@ def _preview(sources: tuple[Path, ...], start: dt.date | None, until: dt.date | 
                 cc = f" cc {', '.join(r.cc)}" if r.cc else ""
                 items = r.items[0] if len(r.items) == 1 else f"{len(r.items)} items"
                 click.echo(f"{local:%Y-%m-%d %H:%M %Z}  {lea.id:16} {r.kind:8} {r.to}{cc}  {items}")
+    for source, found in timelines.items():
+        if source.is_dir():
+            _preview_caseloads(source, found, start, until, state)
+
+
+def _preview_caseloads(
+    folder: Path,
+    timelines: dict[str, Timeline],
+    start: dt.date | None,
+    until: dt.date | None,
+    state: Any,
+) -> None:
+    """The folder's weekly caseload digests (kind `caseload`) in the preview: the weeks with
+    something to say, as of each digest day (see pacing.core.caseload_reminders)."""
+    from pacing.adapters.caseloads import folder_caseloads
+    from pacing.clock import today
+    from pacing.core.caseload_reminders import ledger_id, plan_caseload
+    from pacing.reminders.actions import without_opted_out
+
+    for load in folder_caseloads(folder, [t.lea for t in timelines.values()]):
+        first = start or today(load.timezone)
+        last = until or first + dt.timedelta(days=30)
+        planned = plan_caseload(load, timelines, first, last)
+        zone = ZoneInfo(load.timezone)
+        for r in without_opted_out(planned, state.opted_out(ledger_id(load.slug))):
+            leas = f"{len(r.items)} LEA{'' if len(r.items) == 1 else 's'}: {', '.join(r.items)}"
+            click.echo(f"{r.send_at.astimezone(zone):%Y-%m-%d %H:%M %Z}  {r.lea:16} {r.kind:8} "
+                       f"{r.to}  {leas}")  # fmt: skip
 
 
 def _logs() -> None:
@@ -1218,10 +1263,17 @@ def _print_urls(book: Any, base: str) -> None:
         click.echo(f"{lea_id}: {name}")
         click.echo(f"  feed:   {url}")
         click.echo(f"  webcal: webcal://{url.split('://', 1)[1]}")
+        if lea_id.startswith("_caseload/"):
+            click.echo(f"  plan:   {url}?include=plan")
         if page:
             click.echo(f"  page:   {page}")
-    for error in book.errors.values():
+    for error in [*book.errors.values(), *filter(None, [book.caseloads.error])]:
         click.echo(f"pacing: {error}", err=True)
+
+
+# Commands in modules of their own (they register themselves on `cli`).
+from pacing.cli import caseload as _caseload  # noqa: E402, F401
+from pacing.cli import guides as _guides_cli  # noqa: E402, F401
 
 
 def main() -> None:

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import datetime as dt
 import graphlib
+import re
 from collections.abc import Sequence
 from typing import Annotated, Literal, TypeAlias, TypeVar, Union
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from pacing.core.fields import LAST_DAY, Day, Slug, Text, Tier
 from pacing.core.lea import Lea, Rrule
@@ -174,6 +175,22 @@ class Item(Strict):
     required_if_conditions: Slug | None = None  # required once this submission is accepted
     # with conditions (e.g. box 26 and the Step 1 submission)
     starts_at_acceptance: Slug | None = None  # starts when CDE accepts this submission
+    # A guide rolled forward from an earlier one (`pacing guide new --shift-years`): its dates
+    # are assumed until the author confirms them against CDE's guide (here or for the guide).
+    date_source: Literal["cde", "assumed"] = Field(
+        "cde",
+        description="'assumed': this item's dates are not (yet) CDE's, e.g. shifted from an "
+        "earlier cohort's guide; they show as assumed dates and are never escalated until "
+        "`confirmed = true` (here or for the whole guide).",
+    )
+    date_note: Text | None = Field(
+        None, description="Why the dates are assumed, shown with them (e.g. 'shifted from the "
+        "2024 guide; confirm against CDE's 2025 guide')."
+    )
+    confirmed: bool = Field(
+        False, description="The author checked this item's dates against CDE's guide: they are "
+        "CDE's dates (overrides date_source = 'assumed')."
+    )
 
     @model_validator(mode="after")
     def _dated(self) -> Item:
@@ -226,6 +243,14 @@ class Guide(Strict):
     title: Text
     program: Text | None = None  # the short human title, e.g. "CIM for Sig Dis (2024)"
     source: Text  # the seed document it encodes
+    version: Text | None = Field(
+        None, description="The release of CDE's guide this file encodes (e.g. its date or "
+        "revision), shown by `pacing guides`."
+    )
+    confirmed: bool = Field(
+        False, description="Every date of this guide is checked against CDE's guide: items "
+        "marked date_source = 'assumed' are CDE's dates."
+    )
     applies_to: Condition = Condition()
     assumptions: list[Text] = []
     periods: dict[Slug, Period] = {}
@@ -234,14 +259,87 @@ class Guide(Strict):
     ta_funding: TaFunding | None = None
     services: list[TaService] = []
     items: list[Item] = []
+    # Placeholders ("TODO ...") still in the file: (field path, placeholder) each. Set by the
+    # loader; a guide with any is not used for planning until they are filled.
+    _unfilled: tuple[tuple[tuple[str | int, ...], str], ...] = PrivateAttr(default=())
 
     def item_ids(self) -> dict[str, Item]:
         return {f"{self.id}/step-{i.step}/{i.id}": i for i in self.items}
 
+    @property
+    def unfilled(self) -> tuple[tuple[tuple[str | int, ...], str], ...]:
+        return self._unfilled
+
+    def with_unfilled(self, unfilled: Sequence[tuple[tuple[str | int, ...], str]]) -> Guide:
+        """This guide, knowing the placeholders its file still has."""
+        guide = self.model_copy()
+        guide._unfilled = tuple(unfilled)
+        return guide
+
+    def unconfirmed(self, item: Item) -> bool:
+        """Whether the item's dates are assumed until the author confirms them."""
+        dated = item.when is not None or item.series is not None
+        return dated and item.date_source == "assumed" and not (item.confirmed or self.confirmed)
+
+    def unconfirmed_items(self) -> list[Item]:
+        return [item for item in self.items if self.unconfirmed(item)]
+
+    @property
+    def label(self) -> str:
+        """The program without its year, e.g. "Targeted Level 3" for "Targeted Level 3 (2024
+        cohort)": what the guides for several cohorts have in common."""
+        return program_label(self.program or self.title)
+
+
+YEAR_WORDS = re.compile(r"\s*\(?\b(?:19|20)\d\d\b(?:\s+(?:CIM\s+)?[Cc]ohort)?\)?")
+
+
+def program_label(program: str) -> str:
+    return YEAR_WORDS.sub("", program).strip(" -:") or program
+
 
 def applicable_guides(guides: Sequence[Guide], lea: Lea) -> list[Guide]:
-    """The guides with items that apply to this LEA (its tier, level, cohort, Sig Dis)."""
-    return [g for g in guides if g.items and g.applies_to.matches(lea)]
+    """The guides with items that apply to this LEA (its tier, level, cohort, Sig Dis); a
+    guide with unfilled placeholders is not used (see `missing_guides`)."""
+    return [g for g in guides if g.items and not g.unfilled and g.applies_to.matches(lea)]
+
+
+def _family(guide: Guide) -> tuple[object, ...]:
+    """What a guide applies to apart from the cohort: the guides of one program."""
+    c = guide.applies_to
+    return tuple(None if v is None else tuple(sorted(v)) for v in (c.tiers, c.levels, c.sig_dis))
+
+
+def missing_guides(guides: Sequence[Guide], lea: Lea) -> list[str]:
+    """One sentence per program the LEA is in (a guide for some cohort matches its tier,
+    level and Sig Dis status) that has no usable guide for the LEA's cohort: never a silent
+    empty plan."""
+    used = {g.id for g in applicable_guides(guides, lea)}
+    cohort = lea.monitoring.cohort
+    families: dict[tuple[object, ...], list[Guide]] = {}
+    for g in guides:
+        if not g.items or g.applies_to.cohorts is None:
+            continue
+        if g.applies_to.model_copy(update={"cohorts": None}).matches(lea):
+            families.setdefault(_family(g), []).append(g)
+    said: list[str] = []
+    for members in families.values():
+        if any(g.id in used for g in members):
+            continue
+        label = members[0].label
+        drafts = [g for g in members if g.unfilled and cohort in (g.applies_to.cohorts or [])]
+        if drafts:
+            g = drafts[0]
+            said.append(
+                f"the pacing guide {g.id} for the {label} {cohort} cohort has {len(g.unfilled)} "
+                "unfilled placeholders (TODO): it is not used until they are filled (see "
+                "`pacing check`)"
+            )
+        else:
+            said.append(
+                f"no pacing guide for the {label} {cohort} cohort: add CDE's guide, see README"
+            )
+    return list(dict.fromkeys(said))
 
 
 def guide_problems(guide: Guide) -> list[tuple[tuple[str | int, ...], str]]:

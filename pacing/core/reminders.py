@@ -18,7 +18,7 @@ from pacing.core.lea import Lea
 from pacing.core.timeline import Timeline
 from pacing.core.workdays import WorkCalendar
 
-Kind = Literal["due", "start-by", "overdue", "behind-plan", "digest", "meeting"]
+Kind = Literal["due", "start-by", "overdue", "behind-plan", "digest", "meeting", "caseload"]
 DIGEST_WEEKS = 4
 OPEN = ("overdue", "behind-plan", "at-risk", "due-soon", "upcoming")
 

@@ -11,13 +11,22 @@ from typing import cast
 
 from pacing.core.dates import Dates, long_date, series_dates, single, source_label
 from pacing.core.entry import DateSource, DoneMark, Entry, Status
-from pacing.core.guide import Guide, Item, Requirement, Selectable, applicable_guides, select
+from pacing.core.guide import (
+    Guide,
+    Item,
+    Requirement,
+    Selectable,
+    applicable_guides,
+    missing_guides,
+    select,
+)
 from pacing.core.lea import Done, Lea, Override
 from pacing.core.periods import Band, timeline_periods
 from pacing.core.plan import Plan, Slot, backward_plan
 from pacing.core.workdays import WorkCalendar
 
-__all__ = ["Entry", "Status", "Timeline", "applicable_guides", "expand"]
+__all__ = ["Entry", "Status", "Timeline", "applicable_guides", "expand", "missing_guides"]
+UNCONFIRMED_NOTE = "assumed date: confirm it against CDE's guide"
 DUE_SOON_DAYS = 14
 NO_OVERRIDE = Override()
 CONTACT_LABELS = {"fmta_consultant": "FMTA consultant", "selpa": "SELPA"}
@@ -33,6 +42,8 @@ class Timeline:
     assumptions: tuple[str, ...] = ()
     calendar: WorkCalendar = field(default_factory=WorkCalendar, compare=False)
     periods: tuple[Band, ...] = ()  # the report periods, for the chart and the checklist
+    # what the plan lacks, e.g. no pacing guide for the LEA's cohort (never a silent gap)
+    warnings: tuple[str, ...] = ()
 
     def get(self, item_id: str) -> Entry:
         return next(e for e in self.items if e.id == item_id)
@@ -62,8 +73,28 @@ def expand(
     periods = timeline_periods(chosen, lea)
     assumptions = [a for g in chosen for a in g.assumptions]
     assumptions += [p.assumption for g in chosen for p in g.periods.values() if p.assumption]
+    assumptions += [_unconfirmed_words(g) for g in chosen if g.unconfirmed_items()]
+    warnings = tuple(missing_guides(guides, lea))
     return Timeline(
-        lea, today, tuple(items), steps, tuple(dict.fromkeys(assumptions)), calendar, periods
+        lea,
+        today,
+        tuple(items),
+        steps,
+        tuple(dict.fromkeys(assumptions)),
+        calendar,
+        periods,
+        warnings,
+    )
+
+
+def _unconfirmed_words(guide: Guide) -> str:
+    """One assumption line for a guide whose dates are not yet confirmed against CDE's."""
+    items = guide.unconfirmed_items()
+    notes = "; ".join(dict.fromkeys(i.date_note or UNCONFIRMED_NOTE for i in items))
+    return (
+        f"{guide.program or guide.title}: {len(items)} items' dates are assumed ({notes}); "
+        "until the guide says confirmed = true they are never escalated to contacts outside "
+        "the LEA"
     )
 
 
@@ -123,6 +154,10 @@ def _drafts(guide: Guide, item: Item, lea: Lea, marks: Marks) -> Iterator[Entry]
     source: DateSource = "planned" if item.when is None and item.series is None else "cde"
     if assumption and source == "cde":
         source = "assumed"
+    if guide.unconfirmed(item):  # e.g. shifted from last cohort's guide: not CDE's until confirmed
+        source = "assumed"
+        note = item.date_note or UNCONFIRMED_NOTE
+        assumption = f"{note}; {assumption}" if assumption else note
     cde_dated = source == "cde"
     if item.series:
         occurrences: Iterator[Dates] = series_dates(guide, item.series, lea, over.rrule, over.dates)
@@ -233,11 +268,12 @@ def _date_undated(drafts: list[Entry], plan: Plan) -> list[Entry]:
     """Undated work is due when its plan says it must finish; unplanned (N/A) undated work is
     due with the last dated item of its guide's step (e.g. the Stepwell submission)."""
     by_id = {d.id: d for d in drafts}
-    step_due: dict[tuple[str, int], dt.date] = {}
+    last: dict[tuple[str, int], Entry] = {}  # each step's last dated item
     for d in drafts:
-        if d.due != dt.date.max:
-            key = (d.guide, d.step)
-            step_due[key] = max(step_due.get(key, d.due), d.due)
+        key = (d.guide, d.step)
+        if d.due != dt.date.max and (key not in last or d.due > last[key].due):
+            last[key] = d
+    step_due = {key: d.due for key, d in last.items()}
     dated = []
     for d in drafts:
         if d.due == dt.date.max:
@@ -251,7 +287,13 @@ def _date_undated(drafts: list[Entry], plan: Plan) -> list[Entry]:
             else:
                 due = step_due.get((d.guide, d.step), dt.date.max)
                 rule = f"With Step {d.step}'s submission"
-                d = d.evolve(due=due, rule=rule, date_source="cde", cde_dated=True)
+                with_ = last.get((d.guide, d.step))
+                if with_ and with_.item and with_.item.date_source == with_.date_source == "assumed":
+                    # the submission's date is not CDE's until the guide's dates are confirmed
+                    d = d.evolve(due=due, rule=rule, date_source="assumed", cde_dated=False,
+                                 assumption=with_.assumption)  # fmt: skip
+                else:
+                    d = d.evolve(due=due, rule=rule, date_source="cde", cde_dated=True)
         dated.append(d)
     return dated
 

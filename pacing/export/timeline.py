@@ -78,6 +78,7 @@ def to_json(t: Timeline, items: list[Entry]) -> str:
         "today": t.today.isoformat(),
         "items": [entry_dict(e) for e in items],
         "assumptions": list(t.assumptions),
+        "warnings": list(t.warnings),  # e.g. no pacing guide for the LEA's cohort
     }
     return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
 
@@ -218,6 +219,8 @@ def to_md(t: Timeline, items: list[Entry]) -> str:
                 for e in warned
                 for w in e.warnings
             ]
+    if t.warnings:
+        lines += ["", "## Warnings", "", *(f"- {_md(w)}" for w in t.warnings)]
     if t.assumptions:
         lines += ["", "## Assumptions", "", *(f"- {_md(a)}" for a in t.assumptions)]
     return "\n".join(lines) + "\n"
@@ -291,6 +294,8 @@ def print_table(console: Console, t: Timeline, items: list[Entry]) -> None:
     console.print(f"{len(items)} items; slack in working days. Rules: --format md or json.")
     if sources := date_types(items):
         console.print(Text(f"Date types: {sources}."))
+    for warning in t.warnings:  # e.g. no pacing guide for the LEA's cohort: never silent
+        console.print(Text(f"Warning: {warning}", style="bold yellow"))
     if t.assumptions:
         footer = Table.grid(padding=(0, 1))
         footer.add_column(no_wrap=True)

@@ -21,13 +21,19 @@ from email.message import Message
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from pacing.adapters.files import data_dir, load_guide, load_lea, profiles_in
+from pacing.adapters.caseloads import caseloads_file, folder_caseloads
+from pacing.adapters.files import data_dir, load_lea, profiles_in
+from pacing.adapters.guidepath import GuideFile, load_guides_keeping
+from pacing.adapters.guidepath import stamp as guide_stamp
 from pacing.adapters.state import State
+from pacing.core.caseload import Caseload, digest
+from pacing.core.caseload_reminders import is_caseload, ledger_id, plan_caseload, weekly, window
 from pacing.core.errors import DataError, brief
 from pacing.core.guide import Guide
-from pacing.core.reminders import plan
+from pacing.core.reminders import Reminder, plan
 from pacing.core.timeline import Timeline, expand
 from pacing.reminders.actions import Links, without_opted_out
+from pacing.reminders.caseload_digest import compose_caseload, local_day
 from pacing.reminders.compose import compose, compose_catch_up
 from pacing.reminders.ledger import Ledger, Row
 from pacing.reminders.send import Outcome, Sender
@@ -73,12 +79,15 @@ class Daemon:
     now: Callable[[], dt.datetime]
     page_url: Callable[[str], str | None] = lambda lea_id: None
     links: Links | None = None  # served (`serve --base-url`): unsubscribe and Mark-done links
+    # the bundled guides' folder; then PACING_GUIDES and each source's guides/ folder
     guide_dir: Path = field(default_factory=lambda: data_dir("guides"))
     timelines: dict[str, Timeline] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
     stopping: bool = False
     _seen: object = None
     _wake: asyncio.Event | None = None
+    _guide_files: dict[str, GuideFile] = field(default_factory=dict)  # path -> last good
+    _guide_errors: dict[str, str] = field(default_factory=dict)  # guide path -> its error
 
     def __post_init__(self) -> None:
         self.ledger = Ledger(self.state)
@@ -88,14 +97,21 @@ class Daemon:
         self.late = late_after()
         self.down_since: dt.datetime | None = None  # the last step any daemon ran before us
         self._failing: dict[str, str] = {}  # what is failing -> its error, logged once
+        self.caseloads: dict[str, Caseload] = {}  # by ledger id: the folders' caseloads
+        self.caseload_errors: dict[str, str] = {}  # folder (or folder#slug) -> its error
+        self._source_of: dict[str, Path] = {}  # LEA id -> the source it was planned from
+        self._caseload_source: dict[str, Path] = {}  # caseload ledger id -> its folder
+        self._weekly: set[str] = set()  # caseloads synced with a weekly digest last time
 
     # ---------------------------------------------------------------- planning
 
     def _fingerprint(self) -> object:
         paths = [p for s in self.sources for p in profiles_in(s)]
-        files = [*paths, *sorted(self.guide_dir.glob("*.toml"))]
+        named = [c for s in self.sources if s.is_dir() and (c := caseloads_file(s)).exists()]
+        files = [*paths, *named]
         stats = tuple((str(p), (st := p.stat()).st_mtime_ns, st.st_size) for p in files)
-        return stats, self.state.plan_counter(), self.now().date()
+        guides = guide_stamp(self.sources, self.guide_dir)  # bundled, PACING_GUIDES, guides/
+        return stats, guides, self.state.plan_counter(), self.now().date()
 
     def replan(self, force: bool = False) -> bool:
         """Re-plan when a profile, a guide, a done mark or the date changed."""
@@ -103,16 +119,13 @@ class Daemon:
         if seen == self._seen and not force:
             return False
         self._seen = seen
-        try:
-            guides: tuple[Guide, ...] = tuple(
-                load_guide(p) for p in sorted(self.guide_dir.glob("*.toml"))
-            )
-        except DataError as e:
-            log.error("guide error, keeping the current plan: %s", e)
-            return False
+        guides_of = {source: self._guides(source) for source in self.sources}
         # Each profile on its own: a bad or vanishing file keeps its current reminders and the
         # others are planned; only the state store failing (everyone's) ends the re-plan.
-        for path in (p for s in self.sources for p in profiles_in(s)):
+        for source, path in ((s, p) for s in self.sources for p in profiles_in(s)):
+            guides = guides_of[source]
+            if guides is None:  # a guide of its search path is bad: its reminders stay
+                continue
             try:
                 lea = load_lea(path, guides)
             except Exception as e:  # load_lea maps content to DataError; the rest the same
@@ -129,10 +142,78 @@ class Daemon:
                 continue
             self.errors.pop(str(path), None)
             self.timelines[lea.id] = timeline
+            self._source_of[lea.id] = source
             added, cancelled = self.ledger.sync(lea.id, planned, self.now())
             if added or cancelled:
                 log.info("planned %s: %d new, %d cancelled", lea.id, added, cancelled)
+        for source in (s for s in self.sources if s.is_dir()):
+            self._replan_caseloads(source)
         return True
+
+    def _replan_caseloads(self, folder: Path) -> None:
+        """The weekly digests of the folder's caseloads (see core.caseload_reminders), from the
+        timelines just planned. A bad caseloads.toml is one log line (per change): the LEAs'
+        reminders go on and the last good caseloads are kept."""
+        now = self.now()
+        leas = [self.timelines[i].lea for i, s in self._source_of.items() if s == folder]
+        try:
+            loads = folder_caseloads(folder, leas)
+        except (DataError, OSError) as e:
+            where = caseloads_file(folder)
+            message = str(e) if isinstance(e, DataError) else f"{where}: {brief(e)}"
+            if self.caseload_errors.get(str(folder)) != message:
+                log.error("caseloads error, keeping the current caseload digests: %s", message)
+            self.caseload_errors[str(folder)] = message
+            return
+        self.caseload_errors = {k: v for k, v in self.caseload_errors.items()
+                                if k.split("#")[0] != str(folder)}  # fmt: skip
+        fresh = {ledger_id(c.slug): c for c in loads}
+        for key in [k for k, s in self._caseload_source.items() if s == folder and k not in fresh]:
+            del self.caseloads[key], self._caseload_source[key]  # gone from the folder
+            if key in self._weekly:
+                self._sync_caseload(key, [], now)
+        for key, load in fresh.items():
+            if self._caseload_source.setdefault(key, folder) != folder:
+                other = self._caseload_source[key]
+                message = f"{folder}: caseload {load.slug!r} is also {other}'s: not planned"
+                if self.caseload_errors.get(f"{folder}#{load.slug}") != message:
+                    log.error("caseloads error: %s", message)
+                self.caseload_errors[f"{folder}#{load.slug}"] = message
+                continue
+            self.caseloads[key] = load
+            if not weekly(load) and key not in self._weekly:
+                continue  # no digest asked for, none planned before
+            start, until = window(local_day(load, now))
+            planned = plan_caseload(load, self.timelines, start, until)
+            self._sync_caseload(key, without_opted_out(planned, self.state.opted_out(key)), now)
+
+    def _sync_caseload(self, key: str, planned: list[Reminder], now: dt.datetime) -> None:
+        """A week first planned after its instant (a new caseload, a first start, a week that
+        only now has something to say) is not taken in: last week's digest is not sent on the
+        first day; a week the ledger already held is caught up after downtime as usual."""
+        added, cancelled = self.ledger.sync(key, planned, now, backfill=self.late)
+        if planned:
+            self._weekly.add(key)
+        else:
+            self._weekly.discard(key)
+        if added or cancelled:
+            log.info("planned %s: %d new, %d cancelled", key, added, cancelled)
+
+    def _guides(self, source: Path) -> tuple[Guide, ...] | None:
+        """The guides of a source's search path (bundled, PACING_GUIDES, its guides/): a bad
+        guide keeps its last good version, logged once per change. None while a bad guide has
+        no good version yet: the source's reminders stay as planned (never cancelled for a
+        guide's typo)."""
+        files, problems = load_guides_keeping([source], self.guide_dir, self._guide_files)
+        said = {f"{source}|{p.file}": str(p) for p in problems}
+        for key, problem in said.items():
+            if self._guide_errors.get(key) != problem:
+                log.error("guide error, keeping the last good guides: %s", problem)
+        others = {k: v for k, v in self._guide_errors.items() if not k.startswith(f"{source}|")}
+        self._guide_errors = {**others, **said}
+        if any(p.file not in self._guide_files for p in problems):
+            return None
+        return tuple(f.guide for f in files)
 
     def _profile_failed(self, path: Path, error: Exception) -> None:
         message = str(error) if isinstance(error, DataError) else f"{path}: {brief(error)}"
@@ -143,6 +224,8 @@ class Daemon:
     # ---------------------------------------------------------------- one step
 
     def _fold_reason(self, row: Row, now: dt.datetime) -> str | None:
+        if is_caseload(row.lea):
+            return self._caseload_fold_reason(row, now)
         timeline = self.timelines.get(row.lea)
         if timeline is None:
             return "the LEA is no longer followed"
@@ -162,13 +245,31 @@ class Daemon:
             return "already overdue before the downtime: not repeated"
         return None
 
+    def _caseload_fold_reason(self, row: Row, now: dt.datetime) -> str | None:
+        """A caseload digest is not sent once its week is over, nor for a week found to have
+        nothing to say at send time (as of the sending day, from the current timelines)."""
+        load = self.caseloads.get(row.lea)
+        if load is None or not weekly(load) or load.email != row.to:
+            return "the caseload's weekly digest is no longer asked for"
+        today = local_day(load, now)
+        if today > row.due + dt.timedelta(days=6):
+            return "the week is over"
+        if not digest(load, self.timelines, today):
+            return "nothing to say this week"
+        return None
+
+    def _caseload_waits(self, row: Row) -> bool:
+        """A digest of a caseload unknown while a caseloads.toml fails waits for the fix
+        (retried) rather than being folded as no longer asked for."""
+        return is_caseload(row.lea) and row.lea not in self.caseloads and bool(self.caseload_errors)
+
     def _messages(self, rows: Sequence[Row], now: dt.datetime) -> list[tuple[Row, ...]]:
         """One message per row, except a recipient's late rows (after downtime), which go in
         one catch-up email (escalated overdue notices, with their copies, stay on their own)."""
         groups: dict[tuple[str, str], list[Row]] = {}
         out: list[tuple[Row, ...]] = []
         for row in rows:
-            if now - row.send_at > self.late and not row.cc:
+            if now - row.send_at > self.late and not row.cc and not is_caseload(row.lea):
                 groups.setdefault((row.lea, row.to), []).append(row)
             else:
                 out.append((row,))
@@ -176,6 +277,10 @@ class Daemon:
         return out
 
     def _compose(self, rows: tuple[Row, ...], now: dt.datetime) -> Message:
+        if is_caseload(rows[0].lea):  # never grouped: one row, its caseload's digest
+            load = self.caseloads[rows[0].lea]
+            return compose_caseload(rows[0], load, self.timelines, self.sender.address,
+                                    self.page_url, now, self.links)  # fmt: skip
         page = self.page_url(rows[0].lea)
         timeline = self.timelines[rows[0].lea]
         if len(rows) == 1:
@@ -191,6 +296,11 @@ class Daemon:
         claimed = self.ledger.claim(now, self.id, BATCH, self.late)
         report.claimed = len(claimed)
         for row in claimed:
+            if self._caseload_waits(row):
+                self.ledger.retry(row, "caseloads.toml has errors: waiting for a fix",
+                                  now + RETRY_MAX)  # fmt: skip
+                report.retried += 1
+                continue
             reason = self._fold_reason(row, now)
             if reason and self.ledger.fold(row, reason):
                 report.folded += 1
