@@ -14,7 +14,6 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,8 +35,6 @@ FOLDER = ROOT / "tests" / "caseloads"
 KIT = ROOT / "tests" / "kit" / "node_modules"
 AXE = KIT / "axe-core" / "axe.min.js"
 VNU = KIT / "vnu-jar" / "build" / "dist" / "vnu.jar"
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run"]
 AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"]
 WIDTHS = (1280, 390)
 TODAY = dt.date(2024, 11, 1)
@@ -241,19 +238,6 @@ def pages(
         out[slug].write_text(page_of(load, timelines), encoding="utf-8")
     return out
 
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (tests/setup.sh)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 def open_page(

@@ -10,7 +10,6 @@ import json
 import re
 import shutil
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +25,6 @@ ROOT = Path(__file__).resolve().parent.parent
 KIT = ROOT / "tests" / "kit" / "node_modules"
 AXE = KIT / "axe-core" / "axe.min.js"
 VNU = KIT / "vnu-jar" / "build" / "dist" / "vnu.jar"
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run"]
 LEAS = ("riverbend-usd", "sunrise-usd", "lakeside-usd")
 WIDTHS = (1280, 390)
 AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
@@ -59,19 +56,6 @@ def pages(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
         out += [page, checklist]
     return out
 
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (tests/setup.sh)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 def test_the_feed_page_moved_and_the_old_import_still_works() -> None:

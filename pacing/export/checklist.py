@@ -223,8 +223,10 @@ def context(t: Timeline, periods: Sequence[Band] | None = None) -> dict[str, Any
         "steps": steps,
         "boxes": boxes,
         "no_boxes": (
-            f"No Stepwell box checklist: the Targeted Level 3 Stepwell boxes do not apply to "
-            f"{tier_label(t.lea)} LEAs."
+            "No Stepwell box checklist: no pacing guide for this LEA's cohort (see above)."
+            if t.warnings and m.tier == "targeted" and m.level == 3
+            else f"No Stepwell box checklist: the Targeted Level 3 Stepwell boxes do not apply "
+            f"to {tier_label(t.lea)} LEAs."
         ),
         "counts": counts,
         "count_words": [
@@ -233,6 +235,7 @@ def context(t: Timeline, periods: Sequence[Band] | None = None) -> dict[str, Any
         "sources": [name for s, name in SOURCE_NAMES.items() if s in sources],
         "total": len(t.items),
         "assumptions": list(t.assumptions),
+        "warnings": list(t.warnings),  # e.g. no pacing guide for the LEA's cohort
         "periods": [
             {"title": b.title, "start": _short(b.start), "end": _short(b.end)}
             for b in _periods(t, periods)
