@@ -270,3 +270,21 @@ def test_caseload_page_and_csv_are_served(site: Site) -> None:
     rows = list(csv.DictReader(io.StringIO(body.decode("utf-8-sig"))))
     assert sorted(r["LEA id"] for r in rows) == list(EXPECTED["valle-del-sur-selpa"])
     assert get(page + "other.csv")[0] == 404
+
+
+def test_db_opt_in_resubscribes_a_caseload_digest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import datetime as dt
+
+    from pacing.adapters.state import State
+
+    env = {**os.environ, "PACING_STATE_DIR": str(tmp_path / "state"), "NO_COLOR": "1"}
+    monkeypatch.setenv("PACING_STATE_DIR", env["PACING_STATE_DIR"])
+    State().opt_out("_caseload/ta-east", "rtran@ta.example.org", dt.datetime.now(dt.UTC))
+    args = ("db", "opt-in", str(FIXTURE), "rtran@ta.example.org", "--caseload", "ta-east")
+    done = run(*args, env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "the weekly digest of caseload ta-east goes to rtran@ta.example.org again\n"
+    again = run(*args, env=env)
+    assert again.returncode == 1 and "had not turned off the weekly digest" in again.stderr

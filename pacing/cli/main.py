@@ -1225,16 +1225,23 @@ def db_upgrade(accept_empty_ledger: bool) -> None:
 @db.command("opt-in")
 @click.argument("profile", type=EXISTING)
 @click.argument("address")
-def db_opt_in(profile: Path, address: str) -> None:
-    """Send an LEA's reminders to ADDRESS again after it unsubscribed from an email."""
+@click.option("--caseload", "slug", metavar="SLUG", help="PROFILE is the profile folder: the "
+              "weekly digest of its caseload SLUG goes to ADDRESS again.")  # fmt: skip
+def db_opt_in(profile: Path, address: str, slug: str | None) -> None:
+    """Send an LEA's reminders (or a caseload's digest) to ADDRESS again after it unsubscribed
+    from an email."""
     from pacing.adapters.files import load_lea
     from pacing.adapters.state import State
     from pacing.core.errors import fail
 
-    lea = load_lea(profile)
-    if not State().opt_in(lea.id, address):
-        raise fail(str(profile), "ADDRESS", f"{address!r} had not turned {lea.id}'s reminders off")
-    click.echo(f"reminders of {lea.id} go to {address} again")
+    if slug:
+        key, what = f"_caseload/{slug}", f"the weekly digest of caseload {slug}"
+    else:
+        lea = load_lea(profile)
+        key, what = lea.id, f"reminders of {lea.id}"
+    if not State().opt_in(key, address):
+        raise fail(str(profile), "ADDRESS", f"{address!r} had not turned off {what}")
+    click.echo(f"{what} go{'es' if slug else ''} to {address} again")
 
 
 @db.command("check")
