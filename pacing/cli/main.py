@@ -902,6 +902,13 @@ def status(profiles: tuple[Path, ...], show_next: int) -> None:
 
     found = [load_lea(p) for given in profiles for p in profiles_in(given)]
     zones = {lea.id: ZoneInfo(lea.timezone) for lea in found}
+    for given in profiles:  # a folder's caseload digests, in each contact's zone
+        if given.is_dir():
+            from pacing.adapters.caseloads import folder_caseloads
+
+            here = [lea for lea in found if lea.id in zones]
+            for load in folder_caseloads(given, here):
+                zones[f"_caseload/{load.slug}"] = ZoneInfo(load.timezone)
     only = {z.key for z in zones.values()}
     default = ZoneInfo(str(Lea.model_fields["timezone"].default))
     common = ZoneInfo(only.pop()) if len(only) == 1 else None if zones else default
@@ -946,7 +953,8 @@ def status(profiles: tuple[Path, ...], show_next: int) -> None:
     if rows and not upcoming:
         click.echo("next: none pending")
     for r in upcoming:
-        click.echo(f"next  {at(r.send_at, r.lea)}  {r.kind:8} {r.to:32} {r.items[0]}")
+        what = r.lea if r.kind == "caseload" else r.items[0]  # a digest: its caseload
+        click.echo(f"next  {at(r.send_at, r.lea)}  {r.kind:8} {r.to:32} {what}")
     for r in [r for r in rows if r.last_error and r.status in ("failed", "pending")][-10:]:
         click.echo(f"error {r.status:7} {r.to:32} {r.items[0]}: {r.last_error}")
     if not daemons:
