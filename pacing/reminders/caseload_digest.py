@@ -10,8 +10,6 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from email.mime.multipart import MIMEMultipart
-from email.mime.text import MIMEText
-from email.utils import format_datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -22,7 +20,7 @@ from pacing.core.entry import Entry
 from pacing.core.errors import one_line
 from pacing.core.timeline import Timeline
 from pacing.export.timeline import dated
-from pacing.reminders.compose import _environments, _fit, _header, real_address, short_date
+from pacing.reminders.compose import _environments, _fit, envelope, short_date
 from pacing.reminders.ledger import Row
 
 if TYPE_CHECKING:
@@ -114,21 +112,5 @@ def compose_caseload(
     html = css_inline.inline(html_env.get_template("caseload_digest.html.j2").render(context))
     until = today + dt.timedelta(days=DIGEST_DAYS)
 
-    message = MIMEMultipart("alternative")
-    message["Subject"] = _header(digest_subject(found, until, load.title, today.year))
-    message["From"] = _header(sender, "From")
-    message["To"] = _header(row.to, "To")
-    message["Message-ID"] = row.message_id
-    message["Date"] = format_datetime(now)
-    message["X-Pacing-Key"] = _header(row.key, "X-Pacing-Key")
-    heads = [f"<{unsubscribe}>"] if unsubscribe else []
-    if real_address(sender):
-        heads.append(f"<mailto:{sender}?subject=unsubscribe%20{row.lea}>")
-    if heads:
-        message["List-Unsubscribe"] = _header(", ".join(heads), "List-Unsubscribe")
-    if unsubscribe:
-        message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    message["Auto-Submitted"] = "auto-generated"
-    message.attach(MIMEText(text, "plain", "utf-8"))
-    message.attach(MIMEText(html, "html", "utf-8"))
-    return message
+    line = digest_subject(found, until, load.title, today.year)
+    return envelope(row, sender, now, line, text, html, unsubscribe)

@@ -395,21 +395,37 @@ def compose(
     year = now.astimezone(ZoneInfo(lea.timezone)).year
 
     line = subject(row.kind, first, row.due, lea.short_name, len(row.items), year)
+    cc = row.cc if row.kind == "overdue" else ()
+    return envelope(row, sender, now, line, text, html, actions[0] if actions else None, cc)
+
+
+def envelope(
+    row: Row,
+    sender: str,
+    now: dt.datetime,
+    line: str,
+    text: str,
+    html: str,
+    unsubscribe: str | None,
+    cc: Sequence[str] = (),
+) -> MIMEMultipart:
+    """The message around the bodies: one-line headers, RFC 8058 one-click unsubscribe with
+    the recipient's link (served), the mailto form when the sender is a real address."""
     message = MIMEMultipart("alternative")
     message["Subject"] = _header(line, "Subject")
     message["From"] = _header(sender, "From")
     message["To"] = _header(row.to, "To")
-    if row.cc and row.kind == "overdue":
-        message["Cc"] = _header(", ".join(row.cc), "Cc")
+    if cc:
+        message["Cc"] = _header(", ".join(cc), "Cc")
     message["Message-ID"] = row.message_id
     message["Date"] = format_datetime(now)
     message["X-Pacing-Key"] = _header(row.key, "X-Pacing-Key")
-    unsubscribe = [f"<{actions[0]}>"] if actions else []
+    heads = [f"<{unsubscribe}>"] if unsubscribe else []
     if real_address(sender):
-        unsubscribe.append(f"<mailto:{sender}?subject=unsubscribe%20{lea.id}>")
+        heads.append(f"<mailto:{sender}?subject=unsubscribe%20{row.lea}>")
+    if heads:
+        message["List-Unsubscribe"] = _header(", ".join(heads), "List-Unsubscribe")
     if unsubscribe:
-        message["List-Unsubscribe"] = _header(", ".join(unsubscribe), "List-Unsubscribe")
-    if actions:
         message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     message["Auto-Submitted"] = "auto-generated"
     message.attach(MIMEText(text, "plain", "utf-8"))
