@@ -6,6 +6,7 @@ import datetime as dt
 import tomllib
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from smtpd import SmtpServer
 from typing import Any
 
 import pytest
@@ -21,6 +22,13 @@ CHROMIUM_ARGS = [
     "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]  # fmt: skip
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpServer]:
+    """A real SMTP server (aiosmtpd) on a free 127.0.0.1 port, keeping what it receives."""
+    with SmtpServer() as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

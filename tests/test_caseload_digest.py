@@ -12,7 +12,6 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from email.message import Message
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -22,6 +21,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from testclock import Clock, local
 
 from pacing.adapters.caseloads import folder_caseloads
 from pacing.adapters.files import load_lea, profiles_in
@@ -57,24 +57,6 @@ digest = "weekly"
 digest_day = "wednesday"
 digest_time = "09:00"
 """
-
-
-class Clock:
-    def __init__(self, start: dt.datetime) -> None:
-        self.at = start
-
-    def __call__(self) -> dt.datetime:
-        return self.at
-
-
-def local(y: int, m: int, d: int, hh: int = 0, mm: int = 0) -> dt.datetime:
-    return dt.datetime(y, m, d, hh, mm, tzinfo=LA).astimezone(dt.UTC)
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpServer]:
-    with SmtpServer() as server:
-        yield server
 
 
 @pytest.fixture

@@ -7,12 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Iterator
 from pathlib import Path
 from smtpd import SmtpServer
 from zoneinfo import ZoneInfo
-
-import pytest
 
 from pacing.adapters.state import State
 from pacing.clock import ClockGuard
@@ -35,12 +32,6 @@ class Clocks:
     def advance(self, delta: dt.timedelta) -> None:
         self.wall += delta
         self.mono += delta.total_seconds()
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpServer]:
-    with SmtpServer() as server:
-        yield server
 
 
 def daemon_for(tmp_path: Path, smtp: SmtpServer, clocks: Clocks) -> Daemon:

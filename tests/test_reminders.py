@@ -5,13 +5,12 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from smtpd import SmtpServer
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import pytest
+from testclock import Clock, local
 
 from pacing.adapters.state import State, reminder
 from pacing.core.entry import DoneMark
@@ -23,27 +22,6 @@ from pacing.reminders.send import SmtpConfig, SmtpSender
 
 ROOT = Path(__file__).resolve().parent.parent
 LA = ZoneInfo("America/Los_Angeles")
-
-
-class Clock:
-    def __init__(self, start: dt.datetime) -> None:
-        self.at = start
-
-    def __call__(self) -> dt.datetime:
-        return self.at
-
-    def move_to(self, moment: dt.datetime) -> None:
-        self.at = moment
-
-
-def local(y: int, m: int, d: int, hh: int = 0, mm: int = 0) -> dt.datetime:
-    return dt.datetime(y, m, d, hh, mm, tzinfo=LA).astimezone(dt.UTC)
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpServer]:
-    with SmtpServer() as server:
-        yield server
 
 
 def make_daemon(tmp_path: Path, smtp: SmtpServer, clock: Clock, profile: str = "sunrise-usd",
