@@ -13,7 +13,7 @@ import contextlib
 import hashlib
 import os
 import stat
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -144,18 +144,11 @@ def load_guide_files(
     files: list[GuideFile] = []
     problems: list[Problem] = []
     for folder, origin in guide_folders(sources, bundled):
-        paths = guide_paths(folder)
-        if origin == "bundled" and bundled is None:  # validated once, kept in the user cache
-            listed = sorted(folder.glob("*.toml"))  # as bundled_guides() lists them
-            files += [
-                GuideFile(g, p, origin) for g, p in zip(bundled_guides(), listed, strict=True)
-            ]
-            continue
-        for path in paths:
-            try:
-                files.append(GuideFile(_load(path), path, origin))
-            except DataError as e:
-                problems += e.problems
+        for _, found in _folder(folder, origin, bundled):
+            if isinstance(found, DataError):
+                problems += found.problems
+            else:
+                files.append(found)
     problems += duplicate_problems(files)
     if problems:
         raise DataError(problems)
@@ -180,18 +173,9 @@ def load_guides_keeping(
         folders = guide_folders(sources, bundled, env=False)
     files: list[GuideFile] = []
     for folder, origin in folders:
-        paths = guide_paths(folder)
-        if origin == "bundled" and bundled is None:
-            listed = sorted(folder.glob("*.toml"))  # as bundled_guides() lists them
-            files += [
-                GuideFile(g, p, origin) for g, p in zip(bundled_guides(), listed, strict=True)
-            ]
-            continue
-        for path in paths:
-            try:
-                found = GuideFile(_load(path), path, origin)
-            except DataError as e:
-                problems += e.problems
+        for path, found in _folder(folder, origin, bundled):
+            if isinstance(found, DataError):
+                problems += found.problems
                 if str(path) in kept:
                     files.append(kept[str(path)])
                 continue
@@ -201,6 +185,22 @@ def load_guides_keeping(
     problems += clashes
     clashing = {p.file for p in clashes}
     return tuple(f for f in files if str(f.path) not in clashing), problems
+
+
+def _folder(
+    folder: Path, origin: Origin, bundled: Path | None
+) -> Iterator[tuple[Path, GuideFile | DataError]]:
+    """Each guide file of a folder, loaded, or the error that it is not a valid guide."""
+    if origin == "bundled" and bundled is None:  # validated once, kept in the user cache
+        listed = sorted(folder.glob("*.toml"))  # as bundled_guides() lists them
+        for guide, path in zip(bundled_guides(), listed, strict=True):
+            yield path, GuideFile(guide, path, origin)
+        return
+    for path in guide_paths(folder):
+        try:
+            yield path, GuideFile(_load(path), path, origin)
+        except DataError as e:
+            yield path, e
 
 
 def duplicate_problems(files: Iterable[GuideFile]) -> list[Problem]:
