@@ -362,8 +362,9 @@ class Poller:
 
 def test_aggregate_of_many_leas_never_stalls_the_server(tmp_path: Path) -> None:
     """300 LEAs (the aggregate takes seconds to render): the first aggregate request waits for
-    it on a worker thread; after an edit the next one gets the previous aggregate within
-    STALE_AFTER while the new one renders, then the new one; /healthz answers throughout."""
+    it on a worker thread; after an edit the next one gets within STALE_AFTER the new one (the
+    server renders it again after the refresh) or, while that renders, the previous one; then
+    the new one; /healthz answers throughout."""
     folder = tmp_path / "leas"
     folder.mkdir()
     examples = [(ROOT / "examples" / f"{n}.toml").read_text()
@@ -391,8 +392,8 @@ def test_aggregate_of_many_leas_never_stalls_the_server(tmp_path: Path) -> None:
                 assert time.monotonic() < deadline, "the edit never reached the aggregate"
                 time.sleep(0.5)
         print(f"\naggregate of 300 LEAs: first {took_first:.1f} s, after an edit {took_stale:.1f} s "
-              f"(previous render); /healthz: {poller.summary()}")  # fmt: skip
-        assert status == 200 and stale == first and took_stale < STALE_AFTER + 2
+              f"({'the new' if stale == fresh else 'the previous'} render); /healthz: {poller.summary()}")  # fmt: skip
+        assert status == 200 and stale in (first, fresh) and took_stale < STALE_AFTER + 2
         assert fresh != first
         assert not poller.failures, poller.failures
         assert max(poller.latencies) < 1.5

@@ -8,12 +8,13 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from pacing.cache import ByteCache, MiB
 from pacing.core.dates import long_date
 from pacing.core.entry import (
     OUTCOME_NAMES,
@@ -88,12 +89,19 @@ def revise(
 # ---------------------------------------------------------------- timeline -> events
 
 
-def feed_events(t: Timeline, *, prefix: bool = False, start_by: bool = True) -> list[FeedEvent]:
-    """The LEA's dated items as events: meeting series folded into one RRULE event each."""
+def feed_events(
+    t: Timeline,
+    *,
+    prefix: bool = False,
+    start_by: bool = True,
+    keep: Callable[[Entry], bool] | None = None,
+) -> list[FeedEvent]:
+    """The LEA's dated items as events: meeting series folded into one RRULE event each.
+    `keep`: only the items it keeps (a caseload's CDE dates), a series by its occurrences."""
     events: list[FeedEvent] = []
     seen_series: set[str] = set()
     for e in t.items:
-        if e.status == "not-applicable":
+        if e.status == "not-applicable" or (keep is not None and not keep(e)):
             continue
         if e.kind == "meeting" and e.series:
             if e.series not in seen_series:
@@ -104,17 +112,9 @@ def feed_events(t: Timeline, *, prefix: bool = False, start_by: bool = True) -> 
         if start_by and e.latest_start and e.status != "done" and e.latest_start < e.due:
             events.append(_start_by(t, e))
     if prefix:
-        tag = f"[{short_name(t.lea)}] "
+        tag = f"[{t.lea.short_name}] "
         events = [_with(ev, summary=tag + ev.summary) for ev in events]
     return events
-
-
-def short_name(lea: Lea) -> str:
-    return (
-        lea.name.replace("Unified School District", "USD")
-        .replace("Elementary School District", "ESD")
-        .replace("School District", "SD")
-    )
 
 
 def _with(event: FeedEvent, **changes: Any) -> FeedEvent:
@@ -338,6 +338,71 @@ def _lasting(e: Entry) -> tuple[str, ...]:
 
 
 # ---------------------------------------------------------------- events -> iCalendar
+# icalendar writes every byte. Most of an event's lines are the same in many feeds (an item's
+# description, dates and alarms are alike for each LEA with the same dates, and again in the
+# aggregate and caseload feeds), so icalendar writes each distinct event once, with
+# placeholders for the lines that differ between feeds (UID; SUMMARY and the alarms'
+# DESCRIPTION; DTSTAMP and LAST-MODIFIED): a template, kept in a bounded LRU under everything
+# else its bytes depend on. The placeholders' lines are written by icalendar too, each value set
+# as the event sets it, and kept in a bounded LRU (not a UID's: each is in one event only). A
+# feed is then the calendar's header, its events' bytes and the VTIMEZONEs, joined as
+# Component.to_ical() joins them: one content line after another, each folded on its own (so a
+# line written alone is the same bytes).
+# A calendar of many events (the aggregate, a caseload) also keeps where each event's bytes are
+# in its last body, under a mark (a hash) of all they depend on but the UID (what
+# FeedEvent.digests() hashes, the revision, the to-do): its next render reuses those of the
+# events whose mark is unchanged.
+
+TEMPLATE_CACHE_BYTES = 64 * MiB  # event templates (bytes and keys), least recent out
+LINE_CACHE_BYTES = 16 * MiB  # placeholder lines (summaries, stamps; not UIDs), calendar heads
+REUSE_MIN_EVENTS = 500  # calendars with this many events keep their events' bytes for the next
+WRITTEN_CACHE_BYTES = 512 * MiB  # those last bodies (the served renders' own bytes) and indexes
+_SLOT = "pacing-slot"  # placeholder UID and SUMMARY: short, so its line is never folded
+_SLOT_TIME = dt.datetime(1901, 1, 1, tzinfo=UTC)  # placeholder DTSTAMP and LAST-MODIFIED
+UID_SLOT, SUMMARY_SLOT, ALARM_SLOT, STAMP_SLOT, MODIFIED_SLOT = range(5)
+# slot -> (property, the component attribute to_ics sets it with)
+_SLOT_PROPERTIES = (
+    ("UID", "uid"),
+    ("SUMMARY", "summary"),
+    ("DESCRIPTION", "description"),  # an alarm's: the event's summary
+    ("DTSTAMP", "stamp"),
+    ("LAST-MODIFIED", "last_modified"),
+)
+Template = tuple[bytes | int, ...]  # static bytes and slots; () when written whole every time
+_NOT_SAFE: Template = ()
+
+
+@dataclass(frozen=True, eq=False)
+class _Written:
+    """A big calendar's last render: its bytes, and each event's mark and span in them (its
+    VEVENT and, when it has one, its VTODO)."""
+
+    body: bytes
+    spans: dict[str, tuple[bytes, int, int]]  # uid -> (mark, start, end)
+
+
+_TEMPLATES: ByteCache[Hashable, Template] = ByteCache(TEMPLATE_CACHE_BYTES)
+_LINES: ByteCache[Hashable, bytes] = ByteCache(LINE_CACHE_BYTES)
+_WRITTEN: ByteCache[str, _Written] = ByteCache(WRITTEN_CACHE_BYTES)  # calendar id -> its last render
+
+
+def render_cache_clear() -> None:
+    """Forget every template, line, big calendar and VTIMEZONE (the next render writes
+    everything again)."""
+    _TEMPLATES.clear()
+    _LINES.clear()
+    _WRITTEN.clear()
+    _vtimezone_bytes.cache_clear()
+    _vtimezone.cache_clear()
+
+
+def render_cache_info() -> dict[str, dict[str, int]]:
+    """Entries, accounted bytes, hits and misses of the template, line and big-calendar
+    caches."""
+    return {
+        name: {"entries": len(c), "bytes": c.bytes, "hits": c.hits, "misses": c.misses}
+        for name, c in (("templates", _TEMPLATES), ("lines", _LINES), ("calendars", _WRITTEN))
+    }
 
 
 def to_ics(
@@ -348,9 +413,64 @@ def to_ics(
     *,
     todo: bool = False,
 ) -> bytes:
-    """One VCALENDAR, no METHOD; DTSTAMP and LAST-MODIFIED are each event's revision time."""
-    from icalendar import Alarm, Calendar, Event, Todo, vDuration, vText
-    from icalendar.enums import TRANSP
+    """One VCALENDAR, no METHOD; DTSTAMP and LAST-MODIFIED are each event's revision time.
+    The bytes are those of the calendar built whole with icalendar (see above)."""
+    parts: list[bytes | memoryview] = [_head(name)]
+    big = len(events) >= REUSE_MIN_EVENTS
+    last = _WRITTEN.get(calendar_id) if big else None
+    before = memoryview(last.body) if last is not None else None
+    spans: dict[str, tuple[bytes, int, int]] = {}
+    size = len(parts[0])
+    for event in sorted(events, key=lambda ev: (_day(ev.start), ev.uid)):
+        rev = revisions[event.uid]
+        with_todo = bool(todo and event.due and not (event.rrule or event.rdates))  # no series
+        if not big:
+            _write_event(event, rev, parts)
+            if with_todo:
+                _write_todo(event, rev, parts)
+            continue
+        mark = _mark(event, rev, with_todo)
+        found = last.spans.get(event.uid) if last is not None else None
+        start, count = size, len(parts)
+        if found is not None and found[0] == mark and before is not None:
+            parts.append(before[found[1] : found[2]])
+        else:
+            _write_event(event, rev, parts)
+            if with_todo:
+                _write_todo(event, rev, parts)
+        size += sum(len(p) for p in parts[count:])
+        spans[event.uid] = (mark, start, size)
+    parts += [_vtimezone_bytes(*zone) for zone in _zone_spans(events)]
+    parts.append(b"END:VCALENDAR\r\n")
+    body = b"".join(parts)
+    if big:
+        _WRITTEN.put(calendar_id, _Written(body, spans), len(body) + 200 * len(spans))
+    return body
+
+
+def _mark(event: FeedEvent, rev: Revision, with_todo: bool) -> bytes:
+    """All that an event's bytes (beside its UID) depend on, hashed: what FeedEvent.digests()
+    hashes (repr() tells a zone, a date from a datetime, a list from a tuple), its revision,
+    and its to-do's."""
+    dates = (event.start, event.end, event.rrule, event.rdates)
+    content = (event.summary, event.description, event.categories, event.url, event.alarms)
+    todo = (event.done_on, event.due, event.todo_start) if with_todo else None
+    known = repr((dates, content, rev.sequence, rev.modified, todo))
+    return hashlib.blake2b(known.encode(), digest_size=16).digest()
+
+
+def _head(name: str) -> bytes:
+    """The calendar's lines before its first component (cached per name)."""
+    key = ("VCALENDAR", name)
+    found = _LINES.get(key)
+    if found is None:
+        found = bytes(_calendar(name).to_ical()).removesuffix(b"END:VCALENDAR\r\n")
+        _LINES.put(key, found, 2 * len(found) + 200)
+    return found
+
+
+def _calendar(name: str) -> Any:
+    from icalendar import Calendar, vDuration, vText
 
     calendar = Calendar.new(name=name, prodid=PRODID, refresh_interval=REFRESH)
     calendar.pop("UID", None)  # new() invents a random one: output must be deterministic
@@ -358,48 +478,199 @@ def to_ics(
         calendar[prop] = vText(name)
     calendar["REFRESH-INTERVAL"].params["VALUE"] = "DURATION"
     calendar.add("x-published-ttl", vDuration(REFRESH))
-    for event in sorted(events, key=lambda ev: (_day(ev.start), ev.uid)):
-        rev = revisions[event.uid]
-        vevent = Event.new(
-            uid=event.uid,
-            summary=event.summary,
-            start=event.start,
-            end=event.end,
-            stamp=rev.modified,
-            last_modified=rev.modified,
-            sequence=rev.sequence,
-            description=event.description,
-            categories=list(event.categories),
-            url=event.url,
-            transparency=TRANSP.TRANSPARENT if event.all_day else TRANSP.OPAQUE,
-        )
-        if event.rrule:
-            vevent.add("rrule", dict(event.rrule))
-        for rdate in event.rdates:
-            vevent.add("rdate", rdate)
-        for trigger in event.alarms:
-            alarm = Alarm.new(description=event.summary)
-            alarm.add("action", "DISPLAY")
-            related = {} if not event.all_day else {"RELATED": "END"}
-            alarm.add("trigger", trigger, parameters=related)
-            vevent.add_component(alarm)
-        calendar.add_component(vevent)
-        if todo and event.due and not (event.rrule or event.rdates):  # not for a series
-            calendar.add_component(_todo(event, rev, Todo))
-    for zone in _zones(events):
-        calendar.add_component(zone)
-    return bytes(calendar.to_ical())
+    return calendar
 
 
-def _zones(events: Sequence[FeedEvent]) -> list[Any]:
-    """A VTIMEZONE for each zone the timed events use, spanning their years (cached)."""
+def _write_event(event: FeedEvent, rev: Revision, out: list[bytes | memoryview]) -> None:
+    key = (
+        "VEVENT",
+        rev.sequence,
+        _when(event.start),
+        _when(event.end),
+        event.description,
+        tuple(event.categories),
+        event.url,
+        _rule_key(event.rrule),
+        tuple(_when(d) for d in event.rdates),
+        tuple(event.alarms),
+    )
+    slots = (event.uid, event.summary, event.summary, rev.modified, rev.modified)
+    counts = (1, 1, len(event.alarms), 1, 1)
+    _write(
+        "VEVENT",
+        key,
+        slots,
+        counts,
+        event.description,
+        lambda uid, summary, modified: _vevent(event, rev.sequence, uid, summary, modified),
+        out,
+    )
+
+
+def _write_todo(event: FeedEvent, rev: Revision, out: list[bytes | memoryview]) -> None:
+    key = (
+        "VTODO",
+        rev.sequence,
+        event.description,
+        _when(event.todo_start or event.due),
+        _when(event.due),
+        event.done_on,
+    )
+    todo_uid = event.uid.replace("@", "#todo@", 1)
+    slots = (todo_uid, event.summary, event.summary, rev.modified, rev.modified)
+    _write(
+        "VTODO",
+        key,
+        slots,
+        (1, 1, 0, 1, 1),
+        event.description,
+        lambda uid, summary, modified: _todo(event, rev.sequence, uid, summary, modified),
+        out,
+    )
+
+
+def _write(
+    kind: str,
+    key: Hashable,
+    slots: tuple[str, str, str, dt.datetime, dt.datetime],
+    counts: tuple[int, ...],
+    description: str,
+    build: Callable[[str, str, dt.datetime], Any],
+    out: list[bytes | memoryview],
+) -> None:
+    """One component's bytes onto `out`: its template with its own lines in the slots, or
+    (when a value could be taken for a placeholder) the component written whole."""
+    uid, summary, _, modified, _ = slots
+    if _SLOT in (uid, summary, description) or modified == _SLOT_TIME:
+        out.append(bytes(build(uid, summary, modified).to_ical()))
+        return
+    template = _TEMPLATES.get(key)
+    if template is None:
+        written = bytes(build(_SLOT, _SLOT, _SLOT_TIME).to_ical())
+        template = _template(kind, written, counts)
+        size = sum(len(p) for p in template if isinstance(p, bytes)) + len(description) + 400
+        _TEMPLATES.put(key, template, size)
+    if not template:  # _NOT_SAFE
+        out.append(bytes(build(uid, summary, modified).to_ical()))
+        return
+    lines: list[bytes | None] = [None] * len(slots)
+    for piece in template:
+        if isinstance(piece, bytes):
+            out.append(piece)
+            continue
+        line = lines[piece]
+        if line is None:
+            line = lines[piece] = _slot_line(kind, piece, slots[piece])
+        out.append(line)
+
+
+def _template(kind: str, written: bytes, counts: tuple[int, ...]) -> Template:
+    """The component written with placeholders, cut at the placeholders' lines (each a whole
+    content line: a folded line's continuations start with a space). _NOT_SAFE unless each
+    placeholder is found exactly where expected."""
+    markers = {
+        _slot_line(kind, slot, _SLOT_TIME if slot >= STAMP_SLOT else _SLOT)[:-2]: slot
+        for slot in range(len(_SLOT_PROPERTIES))
+    }
+    pieces: list[bytes | int] = []
+    found = [0] * len(counts)
+    static: list[bytes] = []
+    for line in written.split(b"\r\n")[:-1]:
+        slot = markers.get(line)
+        if slot is None:
+            static.append(line + b"\r\n")
+            continue
+        found[slot] += 1
+        if static:
+            pieces.append(b"".join(static))
+            static = []
+        pieces.append(slot)
+    if static:
+        pieces.append(b"".join(static))
+    if tuple(found) != counts or b"".join(p for p in pieces if isinstance(p, bytes)) == b"":
+        return _NOT_SAFE
+    return tuple(pieces)
+
+
+def _slot_line(kind: str, slot: int, value: str | dt.datetime) -> bytes:
+    """The content line (with its CRLF) icalendar writes for a slot's value, set on the same
+    kind of component and with the same attribute as _vevent(), _todo() and the alarms do."""
+    key = (kind, slot, _when(value))
+    found = _LINES.get(key) if slot != UID_SLOT else None  # a UID is in one event only
+    if found is not None:
+        return found
+    from icalendar import Alarm, Event, Todo
+
+    component = Alarm() if slot == ALARM_SLOT else Todo() if kind == "VTODO" else Event()
+    name, attribute = _SLOT_PROPERTIES[slot]
+    setattr(component, attribute, value)
+    line = bytes(component.content_line(name, component[name]).to_ical()) + b"\r\n"
+    if slot != UID_SLOT or value == _SLOT:
+        _LINES.put(key, line, len(line) + (2 * len(value) if isinstance(value, str) else 0) + 300)
+    return line
+
+
+def _when(value: Any) -> Any:
+    """A date or datetime as a key: aware datetimes of the same instant in different zones are
+    equal in Python, not in a calendar."""
+    if isinstance(value, dt.datetime):
+        return value, value.tzinfo, value.fold
+    return value
+
+
+def _rule_key(rrule: Mapping[str, Any] | None) -> Hashable:
+    if not rrule:
+        return None
+    return tuple(
+        (k, type(v), tuple(_when(x) for x in v) if isinstance(v, list | tuple) else _when(v))
+        for k, v in rrule.items()
+    )
+
+
+def _vevent(event: FeedEvent, sequence: int, uid: str, summary: str, modified: dt.datetime) -> Any:
+    from icalendar import Alarm, Event
+    from icalendar.enums import TRANSP
+
+    vevent = Event.new(
+        uid=uid,
+        summary=summary,
+        start=event.start,
+        end=event.end,
+        stamp=modified,
+        last_modified=modified,
+        sequence=sequence,
+        description=event.description,
+        categories=list(event.categories),
+        url=event.url,
+        transparency=TRANSP.TRANSPARENT if event.all_day else TRANSP.OPAQUE,
+    )
+    if event.rrule:
+        vevent.add("rrule", dict(event.rrule))
+    for rdate in event.rdates:
+        vevent.add("rdate", rdate)
+    for trigger in event.alarms:
+        alarm = Alarm.new(description=summary)
+        alarm.add("action", "DISPLAY")
+        related = {} if not event.all_day else {"RELATED": "END"}
+        alarm.add("trigger", trigger, parameters=related)
+        vevent.add_component(alarm)
+    return vevent
+
+
+def _zone_spans(events: Sequence[FeedEvent]) -> list[tuple[str, int, int]]:
+    """(zone, first year, last year) of each zone the timed events use, spanning their years."""
     years: dict[str, list[int]] = {}
     for event in events:
         if isinstance(event.start, dt.datetime) and isinstance(event.start.tzinfo, ZoneInfo):
             years.setdefault(event.start.tzinfo.key, []).append(event.start.year)
             if event.rrule and isinstance(event.rrule.get("until"), dt.datetime):
                 years[event.start.tzinfo.key].append(event.rrule["until"].year)
-    return [_vtimezone(key, min(ys) - 1, max(ys) + 1) for key, ys in sorted(years.items())]
+    return [(key, min(ys) - 1, max(ys) + 1) for key, ys in sorted(years.items())]
+
+
+@lru_cache(maxsize=64)
+def _vtimezone_bytes(key: str, first_year: int, last_year: int) -> bytes:
+    return bytes(_vtimezone(key, first_year, last_year).to_ical())
 
 
 @lru_cache(maxsize=64)
@@ -426,13 +697,16 @@ def _one_rdate_per_line(part: Any) -> None:
             part.add("rdate", value.dt)
 
 
-def _todo(event: FeedEvent, rev: Revision, todo_class: Any) -> Any:
-    vtodo = todo_class.new(
-        uid=event.uid.replace("@", "#todo@", 1),
-        summary=event.summary,
-        stamp=rev.modified,
-        last_modified=rev.modified,
-        sequence=rev.sequence,
+def _todo(event: FeedEvent, sequence: int, uid: str, summary: str, modified: dt.datetime) -> Any:
+    from icalendar import Todo
+
+    new: Any = Todo.new  # STATUS is a str enum: the plain value, as ever
+    vtodo = new(
+        uid=uid,
+        summary=summary,
+        stamp=modified,
+        last_modified=modified,
+        sequence=sequence,
         description=event.description,
         status="COMPLETED" if event.done_on else "NEEDS-ACTION",
     )

@@ -10,66 +10,29 @@ import hmac
 import logging
 import re
 import threading
-from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from email.utils import format_datetime
 from functools import cache
 from pathlib import Path
-from typing import Generic, TypeVar
 
-from pacing.adapters.files import data_dir, load_guide, load_lea, profiles_in
+from pacing.adapters.files import data_dir, load_lea, profiles_in
+from pacing.adapters.guidepath import GuideFile, load_guides_keeping
+from pacing.adapters.guidepath import stamp as guide_stamp
 from pacing.adapters.state import State
+from pacing.cache import ByteCache, MiB
 from pacing.core.entry import DoneMark
-from pacing.core.errors import DataError, brief, fail
+from pacing.core.errors import DataError, Problem, brief, fail
 from pacing.core.guide import Guide
 from pacing.core.lea import Lea
 from pacing.core.timeline import Timeline, expand
 from pacing.export.ics import FeedEvent, feed_events, revise, to_ics
+from pacing.feeds.caseloads import CaseloadDesk
 
 log = logging.getLogger("pacing.feeds")
 ALL = "_all"  # the aggregate feed's id: never a valid LEA slug
-MiB = 1024 * 1024
 FEED_CACHE_BYTES = 256 * MiB  # rendered feeds (plain and gzip) kept in memory, least recent out
 TOKEN_CACHE_BYTES = 4 * MiB  # expected tokens of known LEAs (never of ids that are not in the book)
-K = TypeVar("K")
-V = TypeVar("V")
-
-
-class ByteCache(Generic[K, V]):
-    """Least recently used values, bounded by the bytes they hold, not by their count; safe to
-    use from the event loop and the worker threads at once. A value larger than the whole
-    budget is not kept."""
-
-    def __init__(self, max_bytes: int) -> None:
-        self.max_bytes = max_bytes
-        self.bytes = 0
-        self._items: OrderedDict[K, tuple[V, int]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: K) -> V | None:
-        with self._lock:
-            found = self._items.get(key)
-            if found is None:
-                return None
-            self._items.move_to_end(key)
-            return found[0]
-
-    def put(self, key: K, value: V, size: int) -> None:
-        with self._lock:
-            old = self._items.pop(key, None)
-            if old is not None:
-                self.bytes -= old[1]
-            if size > self.max_bytes:
-                return
-            self._items[key] = (value, size)
-            self.bytes += size
-            while self.bytes > self.max_bytes:
-                _, (_, dropped) = self._items.popitem(last=False)
-                self.bytes -= dropped
-
-    def __len__(self) -> int:
-        return len(self._items)
 
 
 @dataclass(frozen=True, eq=False)  # compared and hashed by identity: a render is one object
@@ -156,6 +119,7 @@ class FeedBook:
         self.state = state
         self.now = now
         self.secrets = list(secrets)
+        # the bundled guides' folder; then PACING_GUIDES and the folder's own guides/
         self.guide_dir = guide_dir or data_dir("guides")
         self.entries: dict[str, BookEntry] = {}
         self.errors: dict[str, str] = {}  # profile path -> its current error
@@ -165,7 +129,9 @@ class FeedBook:
         self._failed: dict[str, tuple[tuple[float, int], int]] = {}  # path -> stamp, guides
         self._guide_version = 0
         self._guides: tuple[Guide, ...] = ()
-        self._guide_stamp: tuple[tuple[str, float, int], ...] = ()
+        self._guide_stamp: tuple[object, ...] = ()
+        self._guide_files: dict[str, GuideFile] = {}  # path -> its last good version
+        self._guide_errors: dict[str, str] = {}  # guide path -> its error (also in `errors`)
         self._today: dict[str, dt.date] = {}
         self._aggregate: Rendered | None = None  # refresh sets None when an LEA changes
         self._last_aggregate: Rendered | None = None  # served while a new one renders
@@ -173,6 +139,7 @@ class FeedBook:
         self._tokens: ByteCache[str, list[bytes]] = ByteCache(TOKEN_CACHE_BYTES)
         self._renders: ByteCache[str, tuple[BookEntry, Rendered]] = ByteCache(FEED_CACHE_BYTES)
         self._revising = threading.Lock()  # one read-revise-save of a calendar's revisions at once
+        self.caseloads = CaseloadDesk(self)
         self._plan_counter = -1
 
     # -------------------------------------------------------------- tokens
@@ -188,7 +155,7 @@ class FeedBook:
         expected = self._tokens.get(lea_id)
         if expected is None:
             expected = [self.token(lea_id, secret).encode() for secret in self.secrets]
-            if lea_id == ALL or lea_id in self.entries:
+            if lea_id == ALL or lea_id in self.entries or lea_id in self.caseloads.ids:
                 self._tokens.put(lea_id, expected, 2 * len(lea_id) + 100 * len(expected) + 200)
         given = token.encode("utf-8", "replace")
         found = False
@@ -212,7 +179,7 @@ class FeedBook:
         except OSError as e:  # the folder itself: keep every last good feed
             log.error("cannot list %s, serving the last good feeds: %s", self.folder, brief(e))
             return
-        current = {str(p) for p in paths}
+        current = {str(p) for p in paths} | self._guide_errors.keys()  # bad guides stay said
         for lea_id, entry in list(self.entries.items()):
             if str(entry.path) not in current:
                 del self.entries[lea_id]
@@ -223,24 +190,39 @@ class FeedBook:
         self._failed = {p: f for p, f in self._failed.items() if p in current}
         for path in paths:
             self._refresh_one(path, guides_changed)
+        self.caseloads.update()
 
     def _load_guides(self) -> bool:
+        """The guides on the folder's search path (bundled, PACING_GUIDES, `folder/guides/`),
+        read again when one is added, removed or edited. A bad guide keeps its last good
+        version (or is left out) and is named in the log, `errors` and /healthz; the others
+        are used."""
         try:
-            # regular *.toml files, no editor locks or dangling symlinks
-            files = profiles_in(self.guide_dir) if self.guide_dir.is_dir() else []
-            stamp = tuple((str(p), *self._stat(p)) for p in files)
+            stamp = guide_stamp([self.folder], self.guide_dir)
         except OSError as e:  # a guide vanished while looking: the next look sees
             log.error("cannot read the guides, keeping the last good ones: %s", brief(e))
             return False
         if stamp == self._guide_stamp:
             return False
-        try:
-            guides = tuple(load_guide(p) for p in files)
-        except DataError as e:
-            log.error("guide error, keeping the last good guides: %s", e)
-            self._guide_stamp = stamp
+        self._guide_stamp = stamp
+        files, problems = load_guides_keeping([self.folder], self.guide_dir, self._guide_files)
+        errors: dict[str, list[Problem]] = {}
+        for problem in problems:
+            errors.setdefault(problem.file, []).append(problem)
+        for path in self._guide_errors.keys() - errors.keys():
+            self.errors.pop(path, None)
+            self.problems.pop(path, None)
+        for path, found in errors.items():
+            error = DataError(found)
+            if self._guide_errors.get(path) != str(error):
+                log.error("guide error, keeping its last good version: %s", error)
+            self.errors[path] = str(error)
+            self.problems[path] = public_problem(Path(path), error)
+        self._guide_errors = {path: str(DataError(found)) for path, found in errors.items()}
+        guides = tuple(f.guide for f in files)
+        if guides == self._guides:
             return False
-        self._guides, self._guide_stamp = guides, stamp
+        self._guides = guides
         self._guide_version += 1
         return True
 

@@ -11,16 +11,16 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from pacing.adapters.caseloads import caseloads_file, folder_caseloads
+from pacing.cache import ByteCache, MiB
 from pacing.core.caseload import Caseload, Row, cde_item, rows
 from pacing.core.errors import DataError, brief
 from pacing.core.lea import Lea
 from pacing.export.ics import feed_events
 
 if TYPE_CHECKING:
-    from pacing.feeds.book import BookEntry, ByteCache, FeedBook, Rendered
+    from pacing.feeds.book import BookEntry, FeedBook, Rendered
 
 log = logging.getLogger("pacing.feeds")
-MiB = 1024 * 1024
 CASELOAD_CACHE_BYTES = 128 * MiB  # rendered caseload feeds (plain and gzip), least recent out
 CASELOAD = "_caseload"  # the URL part before a caseload's slug: never a valid LEA slug
 CASELOAD_CSV = "caseload.csv"  # the page's CSV download, beside it
@@ -39,8 +39,6 @@ def feed_id(slug: str) -> str:
 
 class CaseloadDesk:
     def __init__(self, book: FeedBook) -> None:
-        from pacing.feeds.book import ByteCache  # book.py imports this module
-
         self.book = book
         self.loads: dict[str, Caseload] = {}
         self.error: str | None = None  # caseloads.toml's error, as `pacing check` says it

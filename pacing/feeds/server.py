@@ -8,17 +8,22 @@ background task, once a second, never on a request.
 The server protects itself: the event loop only ever answers from memory. Rendering (feeds,
 pages, the aggregate) runs on a small pool of worker threads, one render per feed or page at a
 time, and planning on a thread of its own; while a changed feed re-renders, a request waits
-for it at most STALE_AFTER seconds and then gets the previous render. An LEA is looked up before
-anything about it is cached, caches are bounded in bytes, and the HTTP protocol refuses request
-heads over MAX_HEAD bytes (431) and closes connections that take longer than READ_TIMEOUT to
-send a request (408)."""
+for it at most STALE_AFTER seconds and then gets the previous render. After a refresh changed
+LEAs, their feeds, the caseloads' and the aggregate are rendered again before anyone asks
+(`prebuild`), so GETs are answered from bytes. An LEA is looked up before anything about it is
+cached, caches are bounded in bytes, and the HTTP protocol refuses request heads over MAX_HEAD
+bytes (431) and closes connections that take longer than READ_TIMEOUT to send a request (408)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import gc
 import logging
 import os
+import sys
+import threading
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
@@ -30,13 +35,20 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from pacing.cache import ByteCache, MiB
+from pacing.core.caseload import Caseload
 from pacing.core.errors import brief
-from pacing.feeds.book import ALL, BookEntry, ByteCache, FeedBook, MiB, Rendered
+from pacing.feeds.book import ALL, BookEntry, FeedBook, Rendered
+from pacing.feeds.caseloads import CASELOAD, CASELOAD_CSV, feed_id
 
 log = logging.getLogger("pacing.feeds")
 CHECK_EVERY = 1.0  # seconds between looks at the disk for changed profiles and guides
 WORKERS = min(4, os.cpu_count() or 1)  # render threads (the event loop keeps the GIL's share)
 STALE_AFTER = 5.0  # seconds a request waits for a re-render when an older render exists
+# seconds a render thread may hold the GIL while the event loop waits for it (Python's default
+# is 5 ms, and a response waits for the GIL at each of its steps: a re-render would add tens
+# of ms to each GET meanwhile)
+SWITCH_INTERVAL = 0.0005
 PAGE_CACHE_BYTES = 64 * MiB  # rendered pages (plain and gzip), least recent out
 MAX_HEAD = 32 * 1024  # bytes of request line and headers; more is 431
 READ_TIMEOUT = 10.0  # seconds to send a whole request (line, headers, body); then 408 and close
@@ -95,7 +107,13 @@ class Prepared:
     """The ASGI start messages of one render (plain and gzip; 200 and 304). It holds the
     render's bytes and validators, not the render itself (so a feed's is dropped with it)."""
 
-    def __init__(self, feed: Rendered, content_type: bytes, cache_control: bytes) -> None:
+    def __init__(
+        self,
+        feed: Rendered,
+        content_type: bytes,
+        cache_control: bytes,
+        extra: tuple[tuple[bytes, bytes], ...] = (),
+    ) -> None:
         self.etag, self.gz_etag = feed.etag, feed.gz_etag
         self.last_modified = feed.last_modified
         self.starts: dict[bool, tuple[Message, Message, Message]] = {}
@@ -112,6 +130,7 @@ class Prepared:
                 (b"content-type", content_type),
                 (b"content-length", str(len(body)).encode()),
                 *([(b"content-encoding", b"gzip")] if gz else []),
+                *extra,
             ]
             self.starts[gz] = (
                 {"type": "http.response.start", "status": 200, "headers": full},
@@ -150,7 +169,7 @@ class Workers:
     def start(self, key: Hashable, job: Callable[[], T]) -> asyncio.Future[T]:
         running = self.jobs.get(key)
         if running is None:
-            running = asyncio.get_running_loop().run_in_executor(self.pool, job)
+            running = asyncio.get_running_loop().run_in_executor(self.pool, without_gc(job))
             self.jobs[key] = running
 
             def done(f: asyncio.Future[Any]) -> None:
@@ -189,6 +208,9 @@ def create_app(book: FeedBook, base_url: str | None = None) -> ASGIApp:
     workers = Workers()
     feeds: weakref.WeakKeyDictionary[Rendered, Prepared] = weakref.WeakKeyDictionary()
     pages: ByteCache[tuple[str, str], tuple[BookEntry, Prepared]] = ByteCache(PAGE_CACHE_BYTES)
+    caseload_pages: ByteCache[tuple[str, str], tuple[tuple[BookEntry, ...], Prepared]] = ByteCache(
+        PAGE_CACHE_BYTES // 4
+    )
     plain_404 = Response("Not found\n", status_code=404, media_type="text/plain")
 
     def root(scope: Scope) -> str:
@@ -229,6 +251,11 @@ def create_app(book: FeedBook, base_url: str | None = None) -> ASGIApp:
             found, current = book.latest_feed(entry)
             feed = await workers.latest(("feed", lea_id), found, current,
                                         lambda: book.feed(entry))  # fmt: skip
+        await respond_feed(scope, receive, send, feed)
+
+    async def respond_feed(
+        scope: Scope, receive: Receive, send: Send, feed: Rendered | None
+    ) -> None:
         if feed is None:
             await unavailable(scope, receive, send)
             return
@@ -276,6 +303,75 @@ def create_app(book: FeedBook, base_url: str | None = None) -> ASGIApp:
         page = f"{root(scope)}/feeds/{lea_id}/{token}/"
         await RedirectResponse(page, 301)(scope, receive, send)
 
+    # ---- caseloads: /feeds/_caseload/<slug>/<token>.ics[?include=plan], <token>/ (page),
+    # <token>/caseload.csv
+    def known_caseload(slug: str, token: str) -> Caseload | None:
+        load = book.caseloads.loads.get(slug)
+        ok = book.token_ok(feed_id(slug), token)  # computed for unknown slugs too
+        return load if load is not None and ok else None
+
+    async def caseload_route(scope: Scope, receive: Receive, send: Send, rest: list[str]) -> None:
+        token = rest[1].removesuffix(".ics") if len(rest) >= 2 else ""
+        load = known_caseload(rest[0], token) if len(rest) in (2, 3) else None
+        if load is None:
+            await not_found(scope, receive, send)
+        elif len(rest) == 2 and rest[1].endswith(".ics"):
+            plan = b"include=plan" in scope.get("query_string", b"").split(b"&")
+            found, current = book.caseloads.latest(load, plan)
+            feed = await workers.latest(("caseload", load.slug, plan), found, current,
+                                        lambda: book.caseloads.feed(load, plan))  # fmt: skip
+            await respond_feed(scope, receive, send, feed)
+        elif len(rest) == 2:
+            page = f"{root(scope)}/feeds/{CASELOAD}/{load.slug}/{token}/"
+            await RedirectResponse(page, 301)(scope, receive, send)
+        elif rest[2] in ("", CASELOAD_CSV):
+            await caseload_page(scope, receive, send, load, token, csv=rest[2] != "")
+        else:
+            await not_found(scope, receive, send)
+
+    def render_caseload(load: Caseload, token: str, home: str, csv: bool) -> Prepared:
+        from pacing.export.caseload import caseload_csv, render_caseload_page
+
+        rows = book.caseloads.rows(load)
+        if csv:
+            body = caseload_csv(load, rows, excel=True).encode("utf-8")
+            attachment = f'attachment; filename="{load.slug}-caseload.csv"'.encode()
+            return Prepared(Rendered.of(body, book.now()), b"text/csv; charset=utf-8",
+                            b"private, no-cache", ((b"content-disposition", attachment),))  # fmt: skip
+        base = f"{home}/feeds/{CASELOAD}/{load.slug}/{token}"
+        html = render_caseload_page(
+            load,
+            rows,
+            book.caseloads.today(load),
+            feed_url=f"{base}.ics",
+            webcal_url="webcal://" + f"{base}.ics".split("://", 1)[1],
+            plan_feed_url=f"{base}.ics?include=plan",
+            csv_url=f"{base}/{CASELOAD_CSV}",
+            lea_pages={r.lea_id: f"{home}/feeds/{r.lea_id}/{book.token(r.lea_id)}/" for r in rows},
+        )
+        return Prepared(Rendered.of(html.encode(), book.now()), b"text/html; charset=utf-8",
+                        b"private, no-cache")  # fmt: skip
+
+    async def caseload_page(
+        scope: Scope, receive: Receive, send: Send, load: Caseload, token: str, csv: bool
+    ) -> None:
+        key = (f"{CASELOAD}/{load.slug}/{'csv' if csv else 'page'}", token)
+        members = book.caseloads.members(load)
+        cached = caseload_pages.get(key)
+        found, current = (cached[1], cached[0] == members) if cached else (None, False)
+        home = root(scope)
+
+        def job() -> Prepared:
+            ready = render_caseload(load, token, home, csv)
+            caseload_pages.put(key, (members, ready), ready.size)
+            return ready
+
+        ready = await workers.latest(("caseload-page", key), found, current, job)
+        if ready is None:
+            await unavailable(scope, receive, send)
+            return
+        await ready.respond(scope, send)
+
     async def healthz(request: Request) -> Response:
         try:
             problems = await asyncio.to_thread(reminder_problems, book)
@@ -296,10 +392,15 @@ def create_app(book: FeedBook, base_url: str | None = None) -> ASGIApp:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        switch = sys.getswitchinterval()
+        sys.setswitchinterval(SWITCH_INTERVAL)
         watcher = asyncio.create_task(watch(book))
+        builder = asyncio.create_task(prebuild(book, workers))
         yield
         watcher.cancel()
+        builder.cancel()
         workers.close()
+        sys.setswitchinterval(switch)
 
     slow = Starlette(
         routes=[
@@ -325,7 +426,9 @@ def create_app(book: FeedBook, base_url: str | None = None) -> ASGIApp:
             and path.startswith("/feeds/")
         ):
             parts = path[len("/feeds/") :].split("/")
-            if len(parts) == 2 and parts[1].endswith(".ics"):
+            if parts[0] == CASELOAD:
+                await caseload_route(scope, receive, send, parts[1:])
+            elif len(parts) == 2 and parts[1].endswith(".ics"):
                 await feed_route(scope, receive, send, parts[0], parts[1][: -len(".ics")])
             elif len(parts) == 3 and parts[2] == "":
                 await page_route(scope, receive, send, parts[0], parts[1])
@@ -349,7 +452,7 @@ async def watch(book: FeedBook) -> None:
         while True:
             await asyncio.sleep(CHECK_EVERY)
             try:
-                await loop.run_in_executor(planner, book.refresh)
+                await loop.run_in_executor(planner, without_gc(book.refresh))
             except Exception as e:  # a refresh must never take the last good feeds down
                 problem = brief(e)
                 if problem != failing:  # one line per change of state, not one a second
@@ -361,6 +464,111 @@ async def watch(book: FeedBook) -> None:
             failing = None
     finally:
         planner.shutdown(wait=False)
+
+
+async def prebuild(book: FeedBook, workers: Workers) -> None:
+    """Render what a refresh made stale before anyone asks (see `prebuild_once`), once a
+    second at most; a failing pass is logged and the next one tries again."""
+    failing: str | None = None
+    built: dict[Hashable, object] = {}
+    frozen = False
+    while True:
+        await asyncio.sleep(CHECK_EVERY)
+        try:
+            await prebuild_once(book, workers, built)
+        except Exception as e:  # never the end of prebuilding: the next pass tries again
+            if brief(e) != failing:
+                log.error("prebuilding the feeds failed: %s", brief(e))
+            failing = brief(e)
+            continue
+        failing = None
+        if not frozen:  # the start-up's plans and renders: out of the collector's way
+            gc.freeze()
+            frozen = True
+
+
+_NEVER = object()
+
+
+async def prebuild_once(
+    book: FeedBook, workers: Workers, built: dict[Hashable, object] | None = None
+) -> int:
+    """Render, one at a time on the worker threads (never on the event loop; a GET meanwhile
+    joins the render of its feed), each LEA feed whose LEA changed (or is new) and is not
+    rendered yet, each caseload feed whose LEAs changed (the plan's only when it was asked for
+    before), then the aggregate when any of these changed or it is not current: GETs are then
+    answered from bytes. `built` (kept from pass to pass) remembers what each feed was last
+    rendered for: a feed the render caches let go of is rendered again on its next GET, not
+    here, and a render that failed is tried again after the next change. Returns the number
+    of renders waited for."""
+    built = {} if built is None else built
+    desk = book.caseloads
+    if not book.latest_aggregate()[1]:  # the book changed: forget LEAs and caseloads gone
+        live: set[Hashable] = {("feed", i) for i in book.entries} | {ALL}
+        live |= {("caseload", slug, plan) for slug in desk.loads for plan in (False, True)}
+        for gone in [key for key in built if key not in live]:
+            del built[gone]
+    jobs: list[tuple[Hashable, object, Callable[[], Rendered]]] = []
+    for lea_id, entry in list(book.entries.items()):
+        key: Hashable = ("feed", lea_id)
+        if built.get(key) is entry:
+            continue
+        if book.latest_feed(entry)[1]:  # a GET had it rendered
+            built[key] = entry
+            continue
+        jobs.append((key, entry, functools.partial(_newest_feed, book, lea_id, entry)))
+    for load in list(desk.loads.values()):
+        members = desk.members(load)
+        for plan in (False, True):
+            key = ("caseload", load.slug, plan)
+            found, current = desk.latest(load, plan)
+            if current or built.get(key) == members or (plan and found is None):
+                continue
+            jobs.append((key, members, functools.partial(desk.feed, load, plan)))
+    last, current = book.latest_aggregate()
+    if jobs or (not current and built.get(ALL, _NEVER) is not last):  # not again if it failed
+        jobs.append((ALL, None, book.aggregate))
+    for key, source, job in jobs:
+        with contextlib.suppress(Exception):  # logged once by Workers; the last render stays
+            await asyncio.shield(workers.start(key, job))
+        built[key] = source if key != ALL else book.latest_aggregate()[0]
+    return len(jobs)
+
+
+_gc_lock = threading.Lock()
+_gc_paused = 0  # jobs running with the cyclic garbage collector paused
+_gc_was_enabled = True
+
+
+def without_gc(job: Callable[[], T]) -> Callable[[], T]:
+    """`job` with Python's cyclic garbage collector paused while it runs (and while any other
+    such job runs). Planning and rendering allocate many objects that live until the job ends,
+    and make no reference cycles (freed by their counts, measured: none left for the
+    collector); but the collections they trigger walk the whole heap holding the GIL, which at
+    state scale (2,300 LEAs) stopped the event loop for 0.6 s at a time. The heap the
+    start-up planned and rendered is frozen (gc.freeze) once prebuilt, for the same reason."""
+
+    def run() -> T:
+        global _gc_paused, _gc_was_enabled
+        with _gc_lock:
+            if _gc_paused == 0:
+                _gc_was_enabled = gc.isenabled()
+                gc.disable()
+            _gc_paused += 1
+        try:
+            return job()
+        finally:
+            with _gc_lock:
+                _gc_paused -= 1
+                if _gc_paused == 0 and _gc_was_enabled:
+                    gc.enable()
+
+    return run
+
+
+def _newest_feed(book: FeedBook, lea_id: str, entry: BookEntry) -> Rendered:
+    """The feed of the LEA's entry as it is now (a refresh may have replaced `entry`)."""
+    return book.feed(book.entries.get(lea_id, entry))
 
 
 def protocol() -> type[asyncio.Protocol] | str:
@@ -484,7 +692,8 @@ def reminder_problems(book: FeedBook) -> list[str]:
 
 
 def feed_urls(book: FeedBook, base_url: str) -> list[tuple[str, str, str, str]]:
-    """(LEA id, name, feed URL, page URL) for every LEA, then the aggregate feed."""
+    """(LEA id, name, feed URL, page URL) for every LEA, then the aggregate feed, then each
+    caseload (`_caseload/<slug>`; its feed with the plan adds `?include=plan`)."""
     rows = []
     for lea_id in sorted(book.entries):
         token = book.token(lea_id)
@@ -493,4 +702,9 @@ def feed_urls(book: FeedBook, base_url: str) -> list[tuple[str, str, str, str]]:
         rows.append((lea_id, name, feed, f"{base_url}/feeds/{lea_id}/{token}/"))
     token = book.token(ALL)
     rows.append((ALL, "All LEAs in the folder", f"{base_url}/feeds/{ALL}/{token}.ics", ""))
+    for slug, load in sorted(book.caseloads.loads.items()):
+        token = book.token(feed_id(slug))
+        base = f"{base_url}/feeds/{CASELOAD}/{slug}/{token}"
+        title = f"{load.title}, caseload of {len(load.leas)} LEAs (CDE dates)"
+        rows.append((f"{CASELOAD}/{slug}", title, f"{base}.ics", f"{base}/"))
     return rows
