@@ -242,7 +242,8 @@ def test_a_broken_caseloads_toml_keeps_the_last_good_caseloads(tmp_path: Path) -
             time.sleep(0.2)
         status, _, body = get(base + "/healthz")
         # the file and the field, never the value typed
-        assert status == 503 and b"caseloads.toml: caseload.<slug>.leas[1]" in body
+        assert status == 503
+        assert b"caseloads file not valid: caseloads.toml: caseload.<slug>.leas[1]" in body
         assert b"dogwod" not in body
         assert get(feed)[2] == before  # the last good caseload is served
         (folder / "caseloads.toml").write_text(text)

@@ -16,7 +16,7 @@ from email.utils import format_datetime
 from functools import cache
 from pathlib import Path
 
-from pacing.adapters.files import data_dir, load_lea, profiles_in
+from pacing.adapters.files import CASELOADS_FILE, data_dir, load_lea, profiles_in
 from pacing.adapters.guidepath import GuideFile, load_guides_keeping
 from pacing.adapters.guidepath import stamp as guide_stamp
 from pacing.adapters.state import State
@@ -191,6 +191,12 @@ class FeedBook:
         for path in paths:
             self._refresh_one(path, guides_changed)
         self.caseloads.update()
+
+    def kind_of(self, path: str) -> str:
+        """What a file with a problem is: "guide", "caseloads file" or "profile"."""
+        if path in self._guide_errors:
+            return "guide"
+        return "caseloads file" if Path(path).name == CASELOADS_FILE else "profile"
 
     def _load_guides(self) -> bool:
         """The guides on the folder's search path (bundled, PACING_GUIDES, `folder/guides/`),

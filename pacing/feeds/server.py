@@ -381,7 +381,9 @@ def create_app(book: FeedBook, base_url: str | None = None) -> ASGIApp:
             problems.insert(0, "no feeds")
         # a served file that is not valid: its name in the folder and the fields, never the
         # rejected value or a path (the full error is in the log and in `pacing check`)
-        problems += [f"profile not valid: {p}" for _, p in sorted(book.problems.items())]
+        problems += [
+            f"{book.kind_of(path)} not valid: {p}" for path, p in sorted(book.problems.items())
+        ]
         if problems:
             return Response("\n".join(problems) + "\n", status_code=503, media_type="text/plain")
         body = {"status": "ok", "feeds": len(book.entries)}
