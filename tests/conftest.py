@@ -31,9 +31,11 @@ def smtp() -> Iterator[SmtpServer]:
         yield server
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """Debian's headless Chromium through playwright (never a downloaded browser)."""
+    """Debian's headless Chromium through playwright (never a downloaded browser). Per module:
+    playwright's sync API keeps an event loop running in this thread while it is open, and
+    later tests run their own (asyncio.run)."""
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (tests/setup.sh does it)")
     from playwright.sync_api import sync_playwright
