@@ -125,6 +125,9 @@ def test_pacing_caseload_formats(tmp_path: Path) -> None:
     assert md.startswith("## Robin Tran, TA facilitator (2 LEAs)") and "| dogwood-usd |" in md
     text = run(*args, "--name", "jamie-cruz", env=env).stdout
     assert "Jamie Cruz (FMTA consultant): 2 LEAs" in text and "Birch ESD" in text
+    one_lea = run("caseload", str(ROOT / "examples"), "--today", "2024-11-01", "--name",
+                  "north-county-selpa", "--format", "md", env=env).stdout  # fmt: skip
+    assert one_lea.startswith("## North County SELPA (1 LEA)\n")
     bad = run(*args, "--name", "nobody", env=env)
     assert bad.returncode == 2 and "no caseload matches --name nobody" in bad.stderr
 

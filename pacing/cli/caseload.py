@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from pacing.cli.main import DATE, EXISTING, _timeline, cli
-from pacing.core.caseload import Caseload, Row
+from pacing.core.caseload import Caseload, Row, leas
 from pacing.core.timeline import Timeline
 
 FORMATS = ("table", "json", "csv", "md")
@@ -75,7 +75,7 @@ def _render(found: Sequence[tuple[Caseload, list[Row]]], fmt: str) -> str:
         out = []
         for load, rows in found:
             table = caseload_table_rows(attention_order(rows))
-            out.append(f"## {load.title} ({len(rows)} LEAs)\n")
+            out.append(f"## {load.title} ({leas(len(rows))})\n")
             if table:
                 out.append("| " + " | ".join(table[0]) + " |")
                 out.append("|" + "---|" * len(table[0]))
@@ -102,7 +102,7 @@ def _table(found: Sequence[tuple[Caseload, list[Row]]]) -> str:
     buffer = io.StringIO()
     console = Console(file=buffer, highlight=False, markup=False, emoji=False, width=120)
     for load, rows in found:
-        table = Table(title=f"{load.title}: {len(rows)} LEAs", title_justify="left")
+        table = Table(title=f"{load.title}: {leas(len(rows))}", title_justify="left")
         for column in ("LEA", "Step", "Next CDE date", "Days", "Overdue", "Behind plan",
                        "Last submission", "Done"):  # fmt: skip
             table.add_column(column, no_wrap=column in ("Days", "Overdue", "Done"))

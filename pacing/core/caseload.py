@@ -90,6 +90,11 @@ class Caseload:
         return f"{self.name} ({ROLE_NAMES[role]})"
 
 
+def leas(count: int) -> str:
+    """ "1 LEA", "3 LEAs"."""
+    return f"{count} LEA" if count == 1 else f"{count} LEAs"
+
+
 def slugify(name: str) -> str:
     """A URL slug from a name: "Región Norte SELPA" -> "region-norte-selpa"."""
     ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 from pacing.adapters.caseloads import caseloads_file, folder_caseloads
 from pacing.cache import ByteCache, MiB
-from pacing.core.caseload import Caseload, Row, cde_item, rows
+from pacing.core.caseload import Caseload, Row, cde_item, leas, rows
 from pacing.core.errors import DataError, brief
 from pacing.core.lea import Lea
 from pacing.export.ics import feed_events
@@ -120,7 +120,7 @@ class CaseloadDesk:
             for ev in feed_events(entry.timeline, prefix=True, start_by=plan, keep=keep)
         ]
         what = "CDE dates and plan" if plan else "CDE dates"
-        title = f"CIM: {load.title} ({len(members)} LEAs, {what})"
+        title = f"CIM: {load.title} ({leas(len(members))}, {what})"
         calendar_id = f"{CASELOAD}-{load.slug}" + ("-plan" if plan else "")
         rendered = self.book._feed(title, calendar_id, events, self.book.now())
         self._renders.put((load.slug, plan), (members, rendered), rendered.size)

@@ -36,7 +36,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from pacing.cache import ByteCache, MiB
-from pacing.core.caseload import Caseload
+from pacing.core.caseload import Caseload, leas
 from pacing.core.errors import brief
 from pacing.feeds.book import ALL, BookEntry, FeedBook, Rendered
 from pacing.feeds.caseloads import CASELOAD, CASELOAD_CSV, feed_id
@@ -707,6 +707,6 @@ def feed_urls(book: FeedBook, base_url: str) -> list[tuple[str, str, str, str]]:
     for slug, load in sorted(book.caseloads.loads.items()):
         token = book.token(feed_id(slug))
         base = f"{base_url}/feeds/{CASELOAD}/{slug}/{token}"
-        title = f"{load.title}, caseload of {len(load.leas)} LEAs (CDE dates)"
+        title = f"{load.title}, caseload of {leas(len(load.leas))} (CDE dates)"
         rows.append((f"{CASELOAD}/{slug}", title, f"{base}.ics", f"{base}/"))
     return rows
