@@ -326,6 +326,8 @@ def _recipient(who: str) -> str:
 
 
 Recipient = Annotated[str, AfterValidator(_recipient)]
+Delivery = Literal["each", "daily", "weekly"]
+DELIVERIES: tuple[Delivery, ...] = ("each", "daily", "weekly")
 
 
 class Reminders(Strict):
@@ -359,8 +361,19 @@ class Reminders(Strict):
     )
     digest: Literal["none", "weekly"] = Field(
         "none",
-        description="'weekly': one summary email per person per week instead of one per item.",
+        description="'weekly': a Monday overview of the coming weeks, in the same email as "
+        "that morning's reminders (new profiles have it on).",
         examples=["weekly"],
+    )
+    delivery: Annotated[dict[Recipient, Delivery], AfterValidator(at_most(50, "delivery"))] = (
+        Field(
+            {},
+            description="How often each person gets email, by role, 'lead' or address: 'each' "
+            "(every reminder, bundled per moment: the default), 'daily' (one summary each "
+            "working morning) or 'weekly' (the Monday overview and overdue notices only). A "
+            "choice made from an email's link wins over this.",
+            examples=[{"lead": "each", "superintendent": "weekly"}],
+        )
     )
     # a reminder due on a weekend, holiday or closure goes out on the working day before
     # (an overdue notice: the working day after)

@@ -102,6 +102,7 @@ class Links:
     base_url: str
     secret: bytes
     ttl: dt.timedelta = TTL
+    mailto: str | None = None  # PACING_UNSUBSCRIBE_MAILTO: an address someone acts on
 
     def _url(self, claim: Claim) -> str:
         return f"{self.base_url.rstrip('/')}/act/{claim.action}/{sign(self.secret, claim)}"
