@@ -8,17 +8,19 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Literal
 from zoneinfo import ZoneInfo
 
 from pacing.core.entry import Entry
-from pacing.core.lea import Lea
+from pacing.core.lea import Delivery, Lea
 from pacing.core.timeline import Timeline
 from pacing.core.workdays import WorkCalendar
 
-Kind = Literal["due", "start-by", "overdue", "behind-plan", "digest", "meeting", "caseload"]
+Kind = Literal[
+    "due", "start-by", "overdue", "escalation", "behind-plan", "digest", "meeting", "caseload"
+]
 DIGEST_WEEKS = 4
 OPEN = ("overdue", "behind-plan", "at-risk", "due-soon", "upcoming")
 
@@ -61,12 +63,84 @@ def recipients(lea: Lea, who: Iterable[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(a.lower() for a in found))
 
 
-def plan(t: Timeline) -> list[Reminder]:
-    """Every reminder the timeline asks for, from the start of time (the ledger skips the past)."""
+def delivery_of(lea: Lea, address: str, chosen: Mapping[str, Delivery] | None = None) -> Delivery:
+    """How often `address` gets email: its own choice (an email's link), else the profile's
+    `[reminders] delivery` by address, then by role ("lead" first), else "each"."""
+    address = address.lower()
+    if chosen and address in chosen:
+        return chosen[address]
+    settings = lea.reminders.delivery
+    for who, mode in settings.items():
+        if who.lower() == address:
+            return mode
+    for who, mode in settings.items():
+        if "@" not in who and address in recipients(lea, [who]):
+            return mode
+    return "each"
+
+
+def plan(t: Timeline, chosen: Mapping[str, Delivery] | None = None) -> list[Reminder]:
+    """Every reminder the timeline asks for, from the start of time (the ledger skips the past).
+    Each recipient by their delivery (see `delivery_of`): "each" gets the reminders of every
+    item, or, when `digest = "weekly"`, the Monday overview and the reminders it does not
+    cover; "daily" every reminder of every item, in one email each working morning; "weekly"
+    the Monday overview and overdue notices only. The daemon sends one email per person per
+    moment. Escalations go to the outside contacts on their own."""
     lea = t.lea
-    if lea.reminders.digest == "weekly":
-        return list(_digests(t)) + list(_overdue(t)) + list(_meetings(t))
-    return [*_per_item(t), *_overdue(t), *_meetings(t)]
+    team = recipients(lea, lea.reminders.to)
+    mode = {a: delivery_of(lea, a, chosen) for a in team}
+    weekly = {a for a in team if mode[a] == "weekly"}
+    every = tuple(a for a in team if a not in weekly)
+    digested = tuple(a for a in every if mode[a] == "each" and lea.reminders.digest == "weekly")
+    overview = tuple(a for a in team if a in weekly or a in digested)
+    found = [*_per_item(t, every), *_overdue(t, team, weekly), *_meetings(t, every),
+             *_digests(t, overview), *_escalations(t, team)]  # fmt: skip
+    covered = _in_overview(t)
+    optional = _early_optional(t)
+    wanted = (r for r in found if not (r.to in overview and covered(r)) and
+              not (mode.get(r.to) == "each" and optional(r)))  # fmt: skip
+    return _once(wanted)
+
+
+def _early_optional(t: Timeline) -> Callable[[Reminder], bool]:
+    """An early reminder about work the guide does not require (an optional or recommended
+    box): only the last one before its date goes out (`daily` readers get them all)."""
+    last = min(t.lea.reminders.offsets_days, default=0)
+    optional = {e.id for e in t.items if e.requirement != "required"}
+
+    def early(r: Reminder) -> bool:
+        return r.kind == "due" and r.offset_days > last and r.items[0] in optional
+
+    return early
+
+
+def _in_overview(t: Timeline) -> Callable[[Reminder], bool]:
+    """Whether the Monday overview already gives a reminder to its reader: it lists what is
+    due in the next four weeks and what should start that week, so only the last reminder
+    before a required date stays (a nudge about optional work never does)."""
+    last = min(t.lea.reminders.offsets_days, default=0)
+    optional = {e.id for e in t.items if e.requirement != "required"}
+
+    def covered(r: Reminder) -> bool:
+        if r.kind == "start-by" or (r.kind == "due" and r.offset_days > last):
+            return True
+        return r.kind in ("due", "behind-plan") and r.items[0] in optional
+
+    return covered
+
+
+def _once(found: Iterable[Reminder]) -> list[Reminder]:
+    """One reminder per recipient, item and instant: the 14-, 7- and 1-day reminders of one
+    deadline that a closure moved onto one morning are one (the nearest offset kept)."""
+    kept: dict[tuple[str, str, tuple[str, ...], dt.datetime], Reminder] = {}
+    for r in found:
+        if r.kind != "due":
+            kept.setdefault((r.key, "", (), r.send_at), r)
+            continue
+        slot = (r.to, r.kind, r.items, r.send_at)
+        if slot not in kept or r.offset_days < kept[slot].offset_days:
+            kept[slot] = r
+    return list(kept.values())
 
 
 def _key(lea: Lea, item: str, what: str, to: str) -> str:
@@ -94,10 +168,9 @@ def _working(calendar: WorkCalendar, day: dt.date, later: bool) -> dt.date:
     return calendar.on_or_after(day) if later else calendar.on_or_before(day)
 
 
-def _per_item(t: Timeline) -> Iterator[Reminder]:
+def _per_item(t: Timeline, to: tuple[str, ...]) -> Iterator[Reminder]:
     lea = t.lea
     settings = lea.reminders
-    to = recipients(lea, settings.to)
     for e in _open(t):
         for offset in sorted(set(settings.offsets_days), reverse=True):
             at = _instant(t, e.due - dt.timedelta(days=offset))
@@ -115,32 +188,49 @@ def _per_item(t: Timeline) -> Iterator[Reminder]:
                 )  # fmt: skip
 
 
-def _overdue(t: Timeline) -> Iterator[Reminder]:
-    """The working day after a missed date: an overdue notice, copied to `escalate_overdue_to`
-    only for CDE's own required deadlines and reports; a missed plan (pacing's estimate) is a
-    behind-plan nudge to the LEA's own team, never copied outside it."""
-    lea = t.lea
-    settings = lea.reminders
-    to = recipients(lea, settings.to)
-    outside = tuple(a for a in recipients(lea, settings.escalate_overdue_to) if a not in to)
+def _missed(t: Timeline) -> Iterator[tuple[Entry, dt.datetime]]:
+    """Each open item whose date can be missed, and the instant after it (the working day
+    after the date)."""
     for e in _open(t):
-        if e.kind not in ("deadline", "report", "task", "window"):
-            continue
+        if e.kind in ("deadline", "report", "task", "window"):
+            yield e, _instant(t, e.due + dt.timedelta(days=1), later=True)
+
+
+def _overdue(t: Timeline, to: tuple[str, ...], weekly: set[str]) -> Iterator[Reminder]:
+    """The working day after a missed date: an overdue notice to the LEA's own team; a missed
+    plan (pacing's estimate) is a behind-plan nudge (not sent to weekly readers: their Monday
+    overview has it)."""
+    lea = t.lea
+    for e, at in _missed(t):
         kind: Kind = "behind-plan" if e.date_source == "planned" else "overdue"
-        cc = outside if kind == "overdue" and escalates_when_missed(e) else ()
-        at = _instant(t, e.due + dt.timedelta(days=1), later=True)
         for address in to:
+            if kind == "behind-plan" and address in weekly:
+                continue
             yield Reminder(
-                _key(lea, e.id, kind, address), lea.id, kind, at, address, cc, (e.id,), e.due,
+                _key(lea, e.id, kind, address), lea.id, kind, at, address, (), (e.id,), e.due,
             )  # fmt: skip
 
 
-def _meetings(t: Timeline) -> Iterator[Reminder]:
-    """The working day before each open meeting (each occurrence of a series), at `send_at`:
-    "Meeting <weekday>: ..." to the LEA's own recipients, never copied outside the team. The
-    digest lists no meetings, so a weekly-digest LEA gets these too."""
+def _escalations(t: Timeline, team: tuple[str, ...]) -> Iterator[Reminder]:
+    """A missed CDE deadline or report with something to submit, told once to each outside
+    contact (`escalate_overdue_to`: the SELPA, the FMTA consultant) on the working day after,
+    whoever on the team still gets reminders: a team member's opt-out never silences it."""
     lea = t.lea
-    to = recipients(lea, lea.reminders.to)
+    outside = [a for a in recipients(lea, lea.reminders.escalate_overdue_to) if a not in team]
+    for e, at in _missed(t):
+        if e.date_source == "planned" or not escalates_when_missed(e):
+            continue
+        for address in outside:
+            yield Reminder(
+                _key(lea, e.id, "escalation", address), lea.id, "escalation", at, address, (),
+                (e.id,), e.due,
+            )  # fmt: skip
+
+
+def _meetings(t: Timeline, to: tuple[str, ...]) -> Iterator[Reminder]:
+    """The working day before each open meeting (each occurrence of a series), at `send_at`:
+    "Meeting <weekday>: ..." to the LEA's own recipients, never copied outside the team."""
+    lea = t.lea
     for e in t.items:
         if e.kind != "meeting" or e.status not in OPEN:
             continue
@@ -157,12 +247,10 @@ def escalates_when_missed(e: Entry) -> bool:
     return e.evolve(status="overdue").escalates
 
 
-def _digests(t: Timeline) -> Iterator[Reminder]:
-    """One email per recipient per week (Monday, send_at) listing what is due in the coming
+def _digests(t: Timeline, to: tuple[str, ...]) -> Iterator[Reminder]:
+    """One overview per recipient per week (Monday, send_at) listing what is due in the coming
     weeks and what should start; weeks with nothing to say send nothing."""
     lea = t.lea
-    settings = lea.reminders
-    to = recipients(lea, settings.to)
     items = list(_open(t))
     if not items:
         return

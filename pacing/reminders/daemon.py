@@ -30,11 +30,13 @@ from pacing.core.caseload import Caseload, digest
 from pacing.core.caseload_reminders import is_caseload, ledger_id, plan_caseload, weekly, window
 from pacing.core.errors import DataError, brief
 from pacing.core.guide import Guide
+from pacing.core.lea import DELIVERIES, Delivery
 from pacing.core.reminders import Reminder, plan
 from pacing.core.timeline import Timeline, expand
 from pacing.reminders.actions import Links, without_opted_out
+from pacing.reminders.bundle import compose_bundle
 from pacing.reminders.caseload_digest import compose_caseload, local_day
-from pacing.reminders.compose import compose, compose_catch_up
+from pacing.reminders.compose import compose
 from pacing.reminders.ledger import Ledger, Row
 from pacing.reminders.send import Outcome, Sender
 
@@ -55,6 +57,21 @@ def backoff(attempts: int) -> dt.timedelta:
     return min(delay, RETRY_MAX)
 
 
+def _domain(address: str) -> str:
+    """A recipient as logs and reports show it: the domain only."""
+    return "@" + address.rpartition("@")[2]
+
+
+def _what(row: Row) -> str:
+    """A ledger row in a log line: kind, LEA, first item, the recipient's domain."""
+    return f"{row.kind} {row.lea} {row.items[0]} to {_domain(row.to)}"
+
+
+def chosen_deliveries(state: State) -> dict[str, Delivery]:
+    """How often each person chose to get email (from an email's link or `pacing db delivery`)."""
+    return {a: m for a, (m, _) in state.deliveries().items() if m in DELIVERIES}
+
+
 def late_after() -> dt.timedelta:
     text = os.environ.get("PACING_LATE_SECONDS")
     return dt.timedelta(seconds=float(text)) if text else LATE
@@ -67,7 +84,7 @@ class StepReport:
     retried: int = 0
     failed: int = 0
     folded: int = 0
-    caught_up: int = 0  # rows carried by catch-up emails (counted in neither sent nor folded)
+    carried: int = 0  # rows carried by another row's email (counted in neither sent nor folded)
     lost: int = 0  # claims taken over by another daemon (a pause past the lease)
 
 
@@ -120,6 +137,7 @@ class Daemon:
             return False
         self._seen = seen
         guides_of = {source: self._guides(source) for source in self.sources}
+        chosen = chosen_deliveries(self.state)  # people's own choices, from their emails
         # Each profile on its own: a bad or vanishing file keeps its current reminders and the
         # others are planned; only the state store failing (everyone's) ends the re-plan.
         for source, path in ((s, p) for s in self.sources for p in profiles_in(s)):
@@ -136,7 +154,7 @@ class Daemon:
             try:
                 today = self.now().astimezone(ZoneInfo(lea.timezone)).date()
                 timeline = expand(guides, lea, today, marks)
-                planned = without_opted_out(plan(timeline), unsubscribed)
+                planned = without_opted_out(plan(timeline, chosen), unsubscribed)
             except Exception as e:  # planning this profile failed: the others go on
                 self._profile_failed(path, e)
                 continue
@@ -263,17 +281,33 @@ class Daemon:
         (retried) rather than being folded as no longer asked for."""
         return is_caseload(row.lea) and row.lea not in self.caseloads and bool(self.caseload_errors)
 
+    def _ends_of_day(self, rows: Sequence[Row], now: dt.datetime) -> dict[str, dt.datetime]:
+        """The end of each recipient's day (in the zone of the LEA of their reminder): what is
+        planned for them later that day goes in this morning's email."""
+        ends: dict[str, dt.datetime] = {}
+        for row in rows:
+            timeline = self.timelines.get(row.lea)
+            if timeline is None or row.to in ends:
+                continue
+            zone = ZoneInfo(timeline.lea.timezone)
+            day = now.astimezone(zone).date() + dt.timedelta(days=1)
+            ends[row.to] = dt.datetime.combine(day, dt.time(0), zone) - dt.timedelta(seconds=1)
+        return ends
+
     def _messages(self, rows: Sequence[Row], now: dt.datetime) -> list[tuple[Row, ...]]:
-        """One message per row, except a recipient's late rows (after downtime), which go in
-        one catch-up email (escalated overdue notices, with their copies, stay on their own)."""
-        groups: dict[tuple[str, str], list[Row]] = {}
+        """One message per recipient: every reminder due to one person now, across items and
+        LEAs (and, after downtime, the late ones); the carrier (first) row is the one with the
+        smallest key, so a message resent after a kill keeps its Message-ID. A caseload digest
+        (its own email) and a row planned with copies (before escalations had rows of their
+        own) stay on their own."""
+        groups: dict[str, list[Row]] = {}
         out: list[tuple[Row, ...]] = []
         for row in rows:
-            if now - row.send_at > self.late and not row.cc and not is_caseload(row.lea):
-                groups.setdefault((row.lea, row.to), []).append(row)
-            else:
+            if row.cc or is_caseload(row.lea):
                 out.append((row,))
-        out += [tuple(g) for g in groups.values()]
+            else:
+                groups.setdefault(row.to, []).append(row)
+        out += [tuple(sorted(g, key=lambda r: r.key)) for g in groups.values()]
         return out
 
     def _compose(self, rows: tuple[Row, ...], now: dt.datetime) -> Message:
@@ -281,11 +315,52 @@ class Daemon:
             load = self.caseloads[rows[0].lea]
             return compose_caseload(rows[0], load, self.timelines, self.sender.address,
                                     self.page_url, now, self.links)  # fmt: skip
-        page = self.page_url(rows[0].lea)
-        timeline = self.timelines[rows[0].lea]
-        if len(rows) == 1:
+        if rows[0].cc:
+            timeline = self.timelines[rows[0].lea]
+            page = self.page_url(rows[0].lea)
             return compose(rows[0], timeline, self.sender.address, page, now, self.links)
-        return compose_catch_up(rows, timeline, self.sender.address, page, now, self.links)
+        late = all(now - r.send_at > self.late for r in rows)
+        return compose_bundle(rows, self.timelines, self.sender.address, self.page_url, now,
+                              self.links, late)  # fmt: skip
+
+    def _composed(
+        self, batch: list[tuple[Row, ...]], now: dt.datetime, report: StepReport
+    ) -> tuple[list[tuple[Row, ...]], list[Message]]:
+        """Each message composed on its own: one that cannot be made is split into its rows,
+        and a row that still cannot be made is retried later (then failed) alone, with the
+        reason; the rest of the batch goes out."""
+        kept: list[tuple[Row, ...]] = []
+        messages: list[Message] = []
+        for rows in batch:
+            try:
+                messages.append(self._compose(rows, now))
+                kept.append(rows)
+                continue
+            except Exception as e:
+                if len(rows) > 1:
+                    log.error("cannot compose the email to %s (%d reminders), sending them one "
+                              "by one: %s", _domain(rows[0].to), len(rows), brief(e))  # fmt: skip
+                    more, made = self._composed([(r,) for r in rows], now, report)
+                    kept += more
+                    messages += made
+                    continue
+                self._give_up_or_retry(rows, f"cannot compose: {brief(e)}", now, report)
+        return kept, messages
+
+    def _give_up_or_retry(
+        self, rows: tuple[Row, ...], error: str, now: dt.datetime, report: StepReport
+    ) -> bool:
+        """Retry later with backoff, or, after MAX_ATTEMPTS, record the rows failed."""
+        row = rows[0]
+        what = _what(row)
+        if row.attempts < MAX_ATTEMPTS:
+            at = now + backoff(row.attempts)
+            report.retried += 1
+            log.warning("will retry %s at %s: %s", what, f"{at:%H:%M:%S}Z", error)
+            return all([self.ledger.retry(r, error, at) for r in rows])
+        report.failed += 1
+        log.error("failed %s: %s", what, error)
+        return all([self.ledger.failed(r, error) for r in rows])
 
     async def step(self, now: dt.datetime | None = None) -> StepReport:
         """Send what is due now; every outcome recorded as soon as it is known, and only while
@@ -294,6 +369,7 @@ class Daemon:
         report = StepReport()
         wanted: list[Row] = []
         claimed = self.ledger.claim(now, self.id, BATCH, self.late)
+        claimed += self.ledger.claim_rest_of_day(self._ends_of_day(claimed, now), now, self.id)
         report.claimed = len(claimed)
         for row in claimed:
             if self._caseload_waits(row):
@@ -306,10 +382,9 @@ class Daemon:
                 report.folded += 1
             elif not reason:
                 wanted.append(row)
-        batch = self._messages(wanted, now)
+        batch, messages = self._composed(self._messages(wanted, now), now, report)
         if not batch:
             return report
-        messages = [self._compose(rows, now) for rows in batch]
         done: set[int] = set()
         lost: set[str] = set()
 
@@ -320,17 +395,18 @@ class Daemon:
                 kept = (self.ledger.sent(rows[0], self.now()) if len(rows) == 1 else
                         self.ledger.sent_together(rows[0], rows[1:], self.now()))  # fmt: skip
                 report.sent += kept
-                report.caught_up += (len(rows) - 1) * kept
+                report.carried += (len(rows) - 1) * kept
             elif outcome == "retry" and rows[0].attempts < MAX_ATTEMPTS:
                 at = now + backoff(rows[0].attempts)
                 kept = all([self.ledger.retry(r, error, at) for r in rows])
                 report.retried += 1
                 if not error.startswith("not attempted"):  # the sender logged those at once
-                    log.warning("will retry %s at %s: %s", rows[0].key, f"{at:%H:%M:%S}Z", error)
+                    log.warning("will retry %s at %s: %s", _what(rows[0]), f"{at:%H:%M:%S}Z",
+                                error)  # fmt: skip
             else:
                 kept = all([self.ledger.failed(r, error) for r in rows])
                 report.failed += 1
-                log.error("failed %s: %s", rows[0].key, error)
+                log.error("failed %s: %s", _what(rows[0]), error)
             if not kept:
                 lost.add(rows[0].key)
                 log.error("claim lost on %s (lease ran out, another daemon took it): "
@@ -347,12 +423,20 @@ class Daemon:
             log.error("claim lost on %s before sending it: this batch stops", rows[0].key)
             return True
 
+        broken: str | None = None
         try:
             with self.ledger.held(), self._renewing(batch, done, lost):
                 await self.sender.send(messages, record, stop)
+        except Exception as e:  # a sender's own bug: those not reported wait, never a hot loop
+            broken = f"sender failed: {brief(e)}"
+            log.error("%s", broken)
         finally:
             for index, rows in enumerate(batch):
-                if index not in done:  # stopped before sending it: taken again at once
+                if index in done:
+                    continue
+                if broken is not None:
+                    self._give_up_or_retry(rows, broken, now, report)
+                else:  # stopped before sending it: taken again at once
                     for row in rows:
                         self.ledger.release(row)
         report.lost = len(lost)

@@ -14,13 +14,14 @@ import contextlib
 import datetime as dt
 import logging
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 
 from pacing.adapters.state import State, instance, reminder
+from pacing.core.caseload_reminders import CASELOAD
 from pacing.core.reminders import Reminder
 
 log = logging.getLogger("pacing.reminders")
@@ -208,31 +209,60 @@ class Ledger:
         """Claim up to `limit` ready reminders in one transaction: on PostgreSQL rows another
         daemon is claiming are skipped (FOR UPDATE SKIP LOCKED); on SQLite the UPDATE is atomic
         (one writer). Each claim records its owner and a new fence. Reminders late by more than
-        `late` come first, by recipient, with all of each recipient's late ones (one catch-up
-        email each); then the others, oldest first."""
+        `late` come first, by recipient; then the others, oldest first. With each recipient
+        come all of that recipient's ready reminders, past the limit if need be: one email
+        per person per moment."""
         at = naive(now)
         order: list[Any] = [reminder.c.send_at, reminder.c.key]
         if late is not None:
-            cutoff = naive(now - late)
-            was_late = reminder.c.send_at < cutoff
-            order = [sa.case((was_late, 0), else_=1), sa.case((was_late, reminder.c.lea)),
-                     sa.case((was_late, reminder.c.to_addr)), *order]  # fmt: skip
+            was_late = reminder.c.send_at < naive(now - late)
+            order = [sa.case((was_late, 0), else_=1), sa.case((was_late, reminder.c.to_addr)),
+                     *order]  # fmt: skip
         chosen = (
             sa.select(reminder.c.key).where(self._ready(at)).order_by(*order).limit(limit)
             .with_for_update(skip_locked=True)
         )  # fmt: skip
         with self.engine.begin() as conn:
             rows = self._claim(conn, reminder.c.key.in_(chosen.scalar_subquery()), at, now, owner)
-            groups = {(r.lea, r.to) for r in rows if late is not None and naive(r.send_at) < cutoff}
-            if groups:
+            people = sorted({r.to for r in rows})
+            for some in (people[i : i + 200] for i in range(0, len(people), 200)):
                 siblings = (
-                    sa.select(reminder.c.key).where(self._ready(at) & was_late)
-                    .where(sa.tuple_(reminder.c.lea, reminder.c.to_addr).in_(sorted(groups)))
-                    .with_for_update(skip_locked=True)
+                    sa.select(reminder.c.key).where(self._ready(at))
+                    .where(reminder.c.to_addr.in_(some)).with_for_update(skip_locked=True)
                 )  # fmt: skip
                 rows += self._claim(conn, reminder.c.key.in_(siblings.scalar_subquery()), at,
                                     now, owner)  # fmt: skip
         return sorted(rows, key=lambda r: (r.send_at, r.key))
+
+    def claim_rest_of_day(
+        self, until: Mapping[str, dt.datetime], now: dt.datetime, owner: str
+    ) -> list[Row]:
+        """Claim each person's reminders planned later on the same day (`until`: the end of
+        their day), so that a person on two LEAs' teams with different send times gets one
+        email that morning. Rows waiting for a retry and caseload digests stay where they are."""
+        at = naive(now)
+        rows: list[Row] = []
+        by_end: dict[dt.datetime, list[str]] = {}
+        for address, end in until.items():
+            by_end.setdefault(naive(end), []).append(address)
+        with self.engine.begin() as conn:
+            for end, people in by_end.items():
+                which = (
+                    (reminder.c.status == "pending") & (reminder.c.send_at <= end)
+                    & reminder.c.to_addr.in_(people) & ~reminder.c.lea.startswith(CASELOAD + "/")
+                    & (reminder.c.next_try.is_(None) | (reminder.c.next_try <= at))
+                )  # fmt: skip
+                chosen = sa.select(reminder.c.key).where(which).with_for_update(skip_locked=True)
+                statement = (
+                    reminder.update().where(reminder.c.key.in_(chosen.scalar_subquery()))
+                    .where(which)
+                    .values(status="claimed", claimed_until=naive(now + self.lease),
+                            attempts=reminder.c.attempts + 1, claimed_by=owner or None,
+                            fence=sa.func.coalesce(reminder.c.fence, 0) + 1)
+                    .returning(*reminder.c)
+                )  # fmt: skip
+                rows += [_row(r) for r in conn.execute(statement).all()]
+        return rows
 
     def claim_batch(self, keys: Sequence[str], now: dt.datetime, owner: str = "") -> set[str]:
         """Claim these keys (those still ready); returns the keys this process now holds."""
@@ -343,22 +373,24 @@ class Ledger:
     def fold(self, row: Row | str, why: str) -> bool:
         return self._set(row, status="folded", claimed_until=None, last_error=why)
 
-    def sent_together(self, carrier: Row, folded: Sequence[Row], now: dt.datetime) -> bool:
-        """A catch-up email went out: its carrier row is sent, the rows it listed are folded
-        with the carrier's Message-ID, in one transaction, only if every claim is still held."""
-        why = f"caught up in {carrier.message_id}"
+    def sent_together(self, carrier: Row, carried: Sequence[Row], now: dt.datetime) -> bool:
+        """One email carried several reminders (one recipient's moment, or a catch-up): its
+        carrier row and the rows it carried are sent, the carried ones noting the carrier's
+        Message-ID, in one transaction, only if every claim is still held."""
+        why = f"sent in {carrier.message_id}"
         try:
             with self.engine.begin() as conn:
                 done = conn.execute(
                     reminder.update().where(self._mine(carrier)).values(
                         status="sent", sent_at=naive(now), claimed_until=None, last_error=None)
                 ).rowcount  # fmt: skip
-                for row in folded:
+                for row in carried:
                     done += conn.execute(
                         reminder.update().where(self._mine(row)).values(
-                            status="folded", claimed_until=None, last_error=why)
+                            status="sent", sent_at=naive(now), claimed_until=None,
+                            last_error=why)
                     ).rowcount  # fmt: skip
-                if done != 1 + len(folded):
+                if done != 1 + len(carried):
                     raise _Lost
         except _Lost:
             return False
@@ -441,6 +473,21 @@ class Ledger:
         with self.engine.connect() as conn:
             found = conn.execute(sa.select(sa.func.max(instance.c.last_ok_at))).scalar()
         return aware(found) if found else None
+
+    def troubles(self, limit: int = 10, leas: Sequence[str] | None = None) -> tuple[list[Row], int]:
+        """The rows that failed and those waiting for a retry after an error (pending with a
+        `last_error`), the latest instant first, at most `limit`; and how many there are."""
+        which = (reminder.c.status == "failed") | (
+            (reminder.c.status == "pending") & reminder.c.last_error.is_not(None)
+        )
+        if leas:
+            which = which & reminder.c.lea.in_(list(leas))
+        query = sa.select(reminder).where(which)
+        query = query.order_by(reminder.c.send_at.desc(), reminder.c.key).limit(limit)
+        with self.engine.connect() as conn:
+            total = conn.execute(sa.select(sa.func.count()).select_from(reminder).where(which))
+            count = int(total.scalar() or 0)
+            return [_row(r) for r in conn.execute(query).all()], count
 
 
 _CLAIM = "key = :key AND status = 'claimed' AND claimed_by = :by AND fence = :fence"
