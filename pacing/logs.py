@@ -1,5 +1,7 @@
 """Log lines for operators: logfmt (default) or JSON lines on stderr, and one access-log line
-per HTTP request (feed tokens masked).
+per HTTP request. No log line holds any part of a feed, page or email-action token: the access
+log shows a keyed fingerprint in its place (see `fingerprint`), and every other line has the
+paths and token-shaped words in its text replaced the same way.
 
 `PACING_LOG_FORMAT=logfmt|json` (or `pacing --log-format json ...`) picks the format;
 `PACING_LOG_LEVEL=DEBUG` shows the internals (uvicorn's own messages among them)."""
@@ -7,10 +9,13 @@ per HTTP request (feed tokens masked).
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import hmac
 import json
 import logging
 import os
 import re
+import secrets
 import sys
 import time
 from typing import Any
@@ -19,7 +24,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 FORMATS = ("logfmt", "json")
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
-MASK = "****"
 
 # a LogRecord's own attributes: anything else on a record came from `extra=` and is logged
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
@@ -62,6 +66,14 @@ def _fields(record: logging.LogRecord) -> dict[str, Any]:
         fields["exc"] = record.exc_text
     if record.stack_info:
         fields["stack"] = record.stack_info
+    if not getattr(record, "_scrubbed", False):  # AccessLog's lines are scrubbed at the source
+        for key, value in fields.items():
+            if key in ("ts", "level") or value is None or isinstance(value, int | float):
+                continue
+            text = value if isinstance(value, str) else str(value)
+            scrubbed = scrub_text(text)
+            if scrubbed != text:
+                fields[key] = scrubbed
     return fields
 
 
@@ -123,34 +135,130 @@ def setup() -> None:
     level = log_level()
     root.setLevel(level)
     logging.getLogger("uvicorn.error").setLevel(level if debugging() else logging.WARNING)
-    logging.getLogger("uvicorn.access").setLevel(logging.WARNING)  # AccessLog says it once
+    # AccessLog says it once (uvicorn's would print the raw path and query: serve turns it off,
+    # and any line of it that comes through anyway is scrubbed like every other)
+    logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 # ---------------------------------------------------------------- access log
 
 access = logging.getLogger("pacing.access")
-_TOKENISH = re.compile(r"(?=[^/]*\d)(?=[^/]*[A-Za-z])[A-Za-z0-9_-]{16,}")
 MAX_PATH = 200
+FINGERPRINT_HEX = 10  # hex digits of a fingerprint shown (40 bits: to correlate, not to prove)
+_key = secrets.token_bytes(32)  # per process, until `fingerprint_key` derives one
+# a path segment shown as it is: words, numbers and dates joined by `-`, `_` or `.` (a feed
+# token is 32 hex digits and an action token base64url: neither is made of such pieces)
+_PLAIN = re.compile(r"(?:[a-z]+[0-9]*|[0-9]{1,8})?(?:[-_.](?:[a-z]+[0-9]*|[0-9]{1,8})?)*")
+_EXTENSIONS = ("ics", "csv", "html", "htm", "txt", "json", "xml", "ico", "png", "svg", "css", "js")
+_METHOD = re.compile(r"[A-Z][A-Z-]{0,15}")
+_PARAMS = {"include": ("plan",)}  # query parameters shown as they are: key -> values
+MAX_PARAMS = 10
+# in the text of other lines: URL paths under /feeds/ and /act/, request lines, and words shaped
+# like a feed token (32 hex digits) or an action token (base64url payload.signature)
+_IN_TEXT = re.compile(
+    r"(?P<path>/(?:feeds|act)(?:/[^\s\"'<>]*)?)"
+    r"|\b(?P<method>GET|HEAD|POST|PUT|PATCH|DELETE|OPTIONS) (?P<target>/[^\s\"'<>]*)"
+    r"|(?<![0-9a-fA-F])[0-9a-f]{32,}(?![0-9a-fA-F])"
+    r"|(?<![A-Za-z0-9_-])[A-Za-z0-9_-]{16,}\.[A-Za-z0-9_-]{20,}"
+)
 
 
-def mask_path(path: str) -> str:
-    """The path with secrets masked: the feed token (`/feeds/<lea>/<token>.ics`,
-    `/feeds/<lea>/<token>/`), an email action's (`/act/<action>/<token>`) and any other
-    token-like segment; long paths cut."""
+def fingerprint_key(secret: bytes) -> None:
+    """Fingerprints from now on under a key derived from `secret` (the feed secret, by the feed
+    server): the same link has the same fingerprint in every process that serves it, and a new
+    secret (a rotation) new ones. Without it, a random key of this process."""
+    global _key
+    _key = hmac.new(secret, b"pacing-log-fingerprint", hashlib.sha256).digest()
+
+
+def fingerprint(secret: str) -> str:
+    """`~` and the first FINGERPRINT_HEX hex digits of HMAC-SHA256(key, secret): the same token
+    gives the same fingerprint, different ones different ones, and nothing of the token (nor a
+    way to test a guess of it) without the key, which is never logged."""
+    if not secret:
+        return ""
+    digest = hmac.new(_key, secret.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
+    return "~" + digest[:FINGERPRINT_HEX]
+
+
+def _segment(part: str) -> str:
+    """A path segment as it is when plain, else its fingerprint (with a known extension)."""
+    if len(part) <= 64 and _PLAIN.fullmatch(part):
+        return part
+    stem, dot, ext = part.rpartition(".")
+    if dot and stem and ext in _EXTENSIONS:
+        return fingerprint(stem) + "." + ext
+    return fingerprint(part)
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= MAX_PATH else text[:MAX_PATH] + "..."
+
+
+def scrub_path(path: str) -> str:
+    """The path with no part of a token: the feed token of `/feeds/<lea>/<token>.ics` and of
+    `/feeds/<lea>/<token>/...` (`/feeds/_caseload/<slug>/<token>...` alike) and every segment
+    after `/act/<action>/` become their fingerprints, and so does any other segment that is not
+    plain words and numbers (see _PLAIN); long paths cut."""
     parts = path.split("/")
+    head = parts[1] if len(parts) > 1 else ""
+    token_at = 4 if head == "feeds" and len(parts) > 2 and parts[2] == "_caseload" else 3
+    out = []
     for i, part in enumerate(parts):
-        stem, dot, ext = part.partition(".")
-        token = i == 3 and parts[1] in ("feeds", "act") and stem != ""  # feeds, email actions
-        if token or _TOKENISH.fullmatch(stem):
-            parts[i] = MASK + dot + ext
-    masked = "/".join(parts)
-    return masked if len(masked) <= MAX_PATH else masked[:MAX_PATH] + "..."
+        if head == "act" and i >= 3:  # any segment after the action is (part of) a token
+            out.append(fingerprint(part))
+        elif head == "feeds" and i == token_at:
+            stem = part.removesuffix(".ics")
+            out.append(fingerprint(stem) + part[len(stem) :] if stem else part)
+        else:
+            out.append(_segment(part))
+    return _cut("/".join(out))
+
+
+def scrub_query(query: str) -> str:
+    """The query string with only known harmless parameters as they are (`include=plan`); any
+    other key and value is its fingerprint."""
+    out = []
+    pairs = [p for p in query.split("&") if p]
+    for pair in pairs[:MAX_PARAMS]:
+        key, eq, value = pair.partition("=")
+        if key in _PARAMS:
+            out.append(key + eq + (value if value in _PARAMS[key] else fingerprint(value)))
+        else:
+            out.append(fingerprint(key) + eq + fingerprint(value))
+    if len(pairs) > MAX_PARAMS:
+        out.append("...")
+    return _cut("&".join(out))
+
+
+def scrub_target(target: str) -> str:
+    """A request target (path, and query string when there is one) scrubbed."""
+    path, question, query = target.partition("?")
+    return scrub_path(path) + (question + scrub_query(query) if question else "")
+
+
+def scrub_method(method: str) -> str:
+    return method if _METHOD.fullmatch(method) else fingerprint(method)
+
+
+def _scrub_match(match: re.Match[str]) -> str:
+    if match["path"] is not None:
+        return scrub_target(match["path"])
+    if match["method"] is not None:
+        return f"{match['method']} {scrub_target(match['target'])}"
+    return fingerprint(match.group(0))
+
+
+def scrub_text(text: str) -> str:
+    """Free text (a message, an exception) with its /feeds/ and /act/ paths, request targets
+    and token-shaped words scrubbed (the safety net under every line but the access log's)."""
+    return _IN_TEXT.sub(_scrub_match, text)
 
 
 class AccessLog:
-    """ASGI middleware: one line per HTTP request after its response (method, masked path,
-    status, body bytes sent, milliseconds); never the query string or the client's headers."""
+    """ASGI middleware: one line per HTTP request after its response (method, scrubbed path
+    and query string, status, body bytes sent, milliseconds); never the client's headers."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -177,7 +285,13 @@ class AccessLog:
             raise
         finally:
             ms = round((time.perf_counter() - started) * 1000, 1)
-            method, path = str(scope.get("method", "")), mask_path(str(scope.get("path", "")))
-            access.info("%s %s %d %d B %.1f ms", method, path, status, size, ms,
-                        extra={"method": method, "path": path, "status": status,
-                               "bytes": size, "ms": ms})  # fmt: skip
+            method = scrub_method(str(scope.get("method", "")))
+            path = scrub_path(str(scope.get("path", "")))
+            raw = scope.get("query_string", b"")
+            query = scrub_query(raw.decode("latin-1")) if isinstance(raw, bytes) and raw else ""
+            target = f"{path}?{query}" if query else path
+            extra: dict[str, Any] = {"method": method, "path": path}
+            if query:
+                extra["query"] = query
+            extra.update(status=status, bytes=size, ms=ms, _scrubbed=True)
+            access.info("%s %s %d %d B %.1f ms", method, target, status, size, ms, extra=extra)

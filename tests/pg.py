@@ -43,7 +43,8 @@ def fresh_database() -> Iterator[str]:
 
 def write_burst(folder: Path, leas: int, teachers: int, days: int = 60) -> None:
     """`leas` profiles from examples/riverbend-usd.toml, each reminding its lead and
-    `teachers` special-education teachers of everything due within `days` days."""
+    `teachers` special-education teachers (its own people) of everything due within `days`
+    days."""
     base = (ROOT / "examples" / "riverbend-usd.toml").read_text()
     team = "".join(
         f'\n[[team]]\nrole = "sped-teacher"\nname = "Teacher {t}"\n'
@@ -57,7 +58,8 @@ def write_burst(folder: Path, leas: int, teachers: int, days: int = 60) -> None:
                 .replace('"weekly"', '"none"').replace("offsets_days = [14, 7, 1]", offsets)
                 .replace('to = ["lead", "sped-admin"]', 'to = ["lead", "sped-teacher"]'))  # fmt: skip
         assert offsets in text and '"sped-teacher"]' in text
-        (folder / f"lea-{n:02d}.toml").write_text(text + team)
+        own = (text + team).replace("@riverbend.example.org", f"@lea-{n:02d}.example.org")
+        (folder / f"lea-{n:02d}.toml").write_text(own)  # each LEA's own people
 
 
 def remind(folder: Path, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:

@@ -26,6 +26,7 @@ from pacing.core.reminders import plan
 from pacing.core.timeline import expand
 from pacing.reminders import actions
 from pacing.reminders.actions import Claim, Links, sign, verify
+from pacing.reminders.bundle import compose_bundle
 from pacing.reminders.compose import compose, compose_catch_up, rrule_words
 from pacing.reminders.ledger import Row
 
@@ -91,21 +92,28 @@ def test_headers_served_and_not(guides: tuple[Guide, ...]) -> None:
     t = expand(guides, lea, dt.date(2024, 9, 1), {})
     rows = [as_row(r) for r in plan(t)]
     plain_row = next(r for r in rows if not r.cc)
-    served = compose(plain_row, t, "cim@pacing.test", None, NOW, Links("https://x.example", SECRET))
+    desk = Links("https://x.example", SECRET, mailto="Unsubscribe Desk <off@pacing.test>")
+    served = compose(plain_row, t, "Ana Peña <cim@pacing.test>", None, NOW, desk)
     https, mailto = str(served["List-Unsubscribe"]).split(", ")
-    assert https.startswith("<https://x.example/act/unsubscribe/") and mailto.startswith("<mailto:")
+    assert https.startswith("<https://x.example/act/unsubscribe/")
+    assert mailto == "<mailto:off@pacing.test?subject=unsubscribe%20riverbend-usd>"  # addr-spec
     assert served["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert all("/act/done/" in b and "Mark done" in b for b in bodies(served))
-    # not served, no configured sender: no mailto to an unread pacing@localhost, no header
-    alone = compose(plain_row, t, "pacing@localhost", None, NOW)
+    # served without a mailto: the one-click link alone, never a mailto to the From address
+    alone = compose(plain_row, t, "cim@pacing.test", None, NOW, Links("https://x.example", SECRET))
+    assert str(alone["List-Unsubscribe"]).startswith("<https://") and "mailto" not in str(alone)
+    # not served: no header at all
+    alone = compose(plain_row, t, "cim@pacing.test", None, NOW)
     assert alone["List-Unsubscribe"] is None and alone["List-Unsubscribe-Post"] is None
     assert not any("/act/" in b for b in bodies(alone))
-    # copied to others: nobody's links in it (whoever clicks would act as its recipient)
-    copied = next((r for r in rows if r.cc), None)
-    assert copied is not None
-    message = compose(copied, t, "cim@pacing.test", None, NOW, Links("https://x.example", SECRET))
-    assert str(message["List-Unsubscribe"]).startswith("<mailto:")
-    assert message["List-Unsubscribe-Post"] is None
+    # an escalation to the SELPA (its own row, never a Cc): its reader's own one-click link,
+    # and no Mark done (the reader is outside the district's team)
+    told = next(r for r in rows if r.kind == "escalation")
+    assert not any(r.cc for r in rows)
+    message = compose_bundle([told], {lea.id: t}, "cim@pacing.test", lambda _: None, NOW, desk)
+    assert message["To"] == told.to and message["Cc"] is None
+    assert str(message["List-Unsubscribe"]).startswith("<https://x.example/act/unsubscribe/")
+    assert not any("/act/done/" in b or "Mark done" in b for b in bodies(message))
 
 
 def test_tokens_are_signed_expiring_and_compared_in_constant_time(monkeypatch) -> None:  # type: ignore[no-untyped-def]
@@ -157,13 +165,14 @@ def served(tmp_path: Path) -> Iterator[tuple[str, Path, dict[str, str], SmtpServ
         env = {**os.environ, "PACING_STATE_DIR": str(tmp_path / "state"), "NO_COLOR": "1",
                "PACING_SMTP_HOST": "127.0.0.1", "PACING_SMTP_PORT": str(smtp.port),
                "PACING_SMTP_TLS": "none", "PACING_MAIL_FROM": "cim@pacing.test",
+               "PACING_UNSUBSCRIBE_MAILTO": "cim@pacing.test",
                # just after box 27's 14-day reminder (08:00 on Nov 20, 2024, Los Angeles)
                "PACING_NOW": "2024-11-20T16:00:05Z", "PACING_LATE_SECONDS": "3600"}  # fmt: skip
         env.pop("PACING_DB", None)
         env.pop("PACING_FEED_SECRET", None)
         (tmp_path / "state").mkdir()
         proc = subprocess.Popen([*CLI, "serve", str(leas), "--port", str(port), "--base-url",
-                                 base], env=env, stderr=subprocess.DEVNULL,
+                                 base, "--insecure-links"], env=env, stderr=subprocess.DEVNULL,
                                 stdout=subprocess.DEVNULL)  # fmt: skip
         try:
             yield base, leas / "sunrise-usd.toml", env, smtp

@@ -1,5 +1,5 @@
 """What operators read: logfmt / JSON log lines, the access log of a real `pacing serve`
-(feed tokens masked), `pacing status` in local time with hints, and CSVs that open in Excel."""
+(tokens fingerprinted), `pacing status` in local time with hints, and CSVs that open in Excel."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ from pacing.adapters.files import bundled_guides, load_lea
 from pacing.cli.main import cli
 from pacing.core.timeline import expand
 from pacing.export import checklist, timeline
-from pacing.logs import JsonFormatter, LogfmtFormatter, logfmt_value, mask_path
+from pacing.logs import JsonFormatter, LogfmtFormatter, logfmt_value, scrub_path
 
 ROOT = Path(__file__).resolve().parent.parent
 CLI = [sys.executable, "-c", "from pacing.cli.main import main; main()"]
@@ -118,15 +118,17 @@ def test_json_lines_parse() -> None:
     assert doc["level"] == "WARNING" and doc["logger"] == "pacing.test" and "ts" in doc
 
 
-def test_mask_path() -> None:
+def test_scrub_path() -> None:
     token = "0123456789abcdef0123456789abcdef"
-    assert mask_path(f"/feeds/sunrise-usd/{token}.ics") == "/feeds/sunrise-usd/****.ics"
-    assert mask_path(f"/feeds/sunrise-usd/{token}/") == "/feeds/sunrise-usd/****/"
-    assert mask_path(f"/feeds/sunrise-usd/{token}") == "/feeds/sunrise-usd/****"
-    assert mask_path(f"/feeds/_all/{token}.ics") == "/feeds/_all/****.ics"
-    assert mask_path(f"/u/{token}x9") == "/u/****"
-    assert mask_path("/healthz") == "/healthz" and mask_path("/feeds/") == "/feeds/"
-    assert len(mask_path("/x" * 500)) <= 203
+    fp = scrub_path(f"/feeds/sunrise-usd/{token}.ics").split("/")[-1].removesuffix(".ics")
+    assert re.fullmatch(r"~[0-9a-f]{10}", fp) and fp[1:] not in token
+    assert scrub_path(f"/feeds/sunrise-usd/{token}.ics") == f"/feeds/sunrise-usd/{fp}.ics"
+    assert scrub_path(f"/feeds/sunrise-usd/{token}/") == f"/feeds/sunrise-usd/{fp}/"
+    assert scrub_path(f"/feeds/sunrise-usd/{token}") == f"/feeds/sunrise-usd/{fp}"
+    assert scrub_path(f"/feeds/_all/{token}.ics") == f"/feeds/_all/{fp}.ics"
+    assert re.fullmatch(r"/u/~[0-9a-f]{10}", scrub_path(f"/u/{token}x9"))
+    assert scrub_path("/healthz") == "/healthz" and scrub_path("/feeds/") == "/feeds/"
+    assert len(scrub_path("/x" * 500)) <= 203
 
 
 # ---------------------------------------------------------------- a real `pacing serve`
@@ -174,7 +176,7 @@ def wait_for(log: Path, pattern: str) -> list[str]:
     pytest.fail(f"no {pattern!r} in the log: {log.read_text()}")
 
 
-def test_access_log_masks_the_token_and_status_is_local(
+def test_access_log_fingerprints_the_token_and_status_is_local(
     served: tuple[str, Path, dict[str, str], Path],
 ) -> None:
     base, folder, env, log = served
@@ -184,17 +186,21 @@ def test_access_log_masks_the_token_and_status_is_local(
     assert get(f"{base}/healthz?secret=1") in (200, 503)
     lines = wait_for(log, "logger=pacing.access")
     for _ in range(50):
-        if len(lines) >= 3:
+        if len(lines) >= 4:  # serving()'s /healthz, and these three
             break
         time.sleep(0.1)
         lines = wait_for(log, "logger=pacing.access")
     access = [parse_logfmt(line) for line in lines]
     ok = next(a for a in access if a["status"] == "200" and a["path"].endswith(".ics"))
-    assert ok["method"] == "GET" and ok["path"] == "/feeds/sunrise-usd/****.ics"
+    assert ok["method"] == "GET"
+    assert re.fullmatch(r"/feeds/sunrise-usd/~[0-9a-f]{10}\.ics", ok["path"]), ok["path"]
     assert int(ok["bytes"]) > 1000 and float(ok["ms"]) >= 0
-    assert ok["msg"].startswith("GET /feeds/sunrise-usd/****.ics 200 ")
-    assert any(a["status"] == "404" and a["path"].endswith("/****.ics") for a in access)
-    assert any(a["path"] == "/healthz" for a in access)  # never the query string
+    assert ok["msg"].startswith(f"GET {ok['path']} 200 ")
+    assert any(a["status"] == "404" and re.search(r"/~[0-9a-f]{10}\.ics$", a["path"])
+               and a["path"] != ok["path"] for a in access)  # fmt: skip
+    fingerprints = re.compile(r"~[0-9a-f]{10}=~[0-9a-f]{10}")  # an unknown parameter's
+    assert any(a["path"] == "/healthz" and fingerprints.fullmatch(a.get("query", ""))
+               for a in access)  # fmt: skip
     text = log.read_text()  # stdout (the subscription URLs) and stderr (the log lines)
     logged = [line for line in text.splitlines() if line.startswith("ts=")]
     assert not any(token in line or "secret=1" in line for line in logged)

@@ -63,7 +63,10 @@ def test_dry_run_lists_local_times_recipients_and_items(tmp_path: Path, sunrise:
         "2024-11-04 08:00 PST  sunrise-usd      due      lortega@sunrise.example.org  " + ITEM
         in lines
     )
-    assert all(" 08:00 " in line for line in lines)
+    emails = [line for line in lines if not line.startswith("    + ")]  # one line per email
+    assert all(" 08:00 " in line for line in emails)
+    more = [line for line in lines if line.startswith("    + ")]  # what an email also carries
+    assert all("sunrise-usd" in line for line in more)
     assert not run(tmp_path, "status").stdout.startswith("pending: 1")  # a preview stores nothing
 
 

@@ -56,7 +56,7 @@ def test_sends_due_reminders_once_with_full_content(tmp_path: Path, smtp: SmtpSe
     assert wanted in subjects, subjects
     message = messages[subjects.index(wanted)]
     assert message["To"] == "lortega@sunrise.example.org" and message["From"] == "cim@pacing.test"
-    assert message["List-Unsubscribe"].startswith("<mailto:")
+    assert message["List-Unsubscribe"] is None  # not served, no unsubscribe mailto configured
     assert message["Message-ID"].endswith("@pacing>")
     parts = {p.get_content_type(): p.get_payload(decode=True).decode() for p in message.walk()
              if not p.is_multipart()}  # fmt: skip
@@ -160,9 +160,9 @@ def test_permanent_failure_is_recorded_and_others_delivered(tmp_path: Path, smtp
 
 
 def test_downtime_catches_up_in_one_email_per_recipient(tmp_path: Path, smtp: SmtpServer) -> None:
-    """Behaviour changed with issue 8: late reminders for one recipient of one LEA are folded
-    into ONE catch-up email (the rows it carried record its Message-ID); escalated overdue
-    notices (with their copies) still go on their own; past-due reminders fold as before."""
+    """Late reminders for one recipient go in ONE catch-up email (the rows it carried record
+    its Message-ID); a missed CDE submission is told once to the SELPA in an email of its own
+    (issue 16: escalations have rows of their own, no Cc); past-due reminders fold as before."""
     clock = Clock(local(2024, 10, 1, 7, 0))
     text = (ROOT / "examples" / "riverbend-usd.toml").read_text().replace('"weekly"', '"none"')
     daemon = make_daemon(tmp_path, smtp, clock, "riverbend-usd", text=text)  # planned, running
@@ -174,33 +174,34 @@ def test_downtime_catches_up_in_one_email_per_recipient(tmp_path: Path, smtp: Sm
     late = [r for r in missed if r.kind in ("due", "start-by") and r.due >= today]
     folded = [r for r in missed if r.kind in ("due", "start-by") and r.due < today]
     overdue = [r for r in missed if r.kind == "overdue"]
-    escalated = [r for r in overdue if r.cc]
+    escalated = [r for r in missed if r.kind == "escalation"]
     assert late and folded and overdue and escalated
     assert all(r.status == "folded" and "overdue notice" in (r.last_error or "") for r in folded)
-    # Copied to the SELPA only when a CDE submission was missed (Step 2, due October 10).
+    # Told to the SELPA only when a CDE submission was missed (Step 2, due October 10), once.
     assert {r.items[0] for r in escalated} == {"sig-dis-2024/step-2/step-2-submission"}
-    assert all(r.status == "sent" for r in escalated)
+    assert {r.to for r in escalated} == {"cim@north-selpa.example.org"} and len(escalated) == 1
     received = {m["Message-ID"]: m for m in smtp.sink.messages}
-    for r in escalated:
-        assert (received[r.message_id]["Cc"] or "") == ", ".join(r.cc)
-    # Everything else that came due while down: one catch-up email per recipient.
-    caught = [r for r in late + overdue if not r.cc]
+    assert all(m["Cc"] is None for m in received.values())
+    # Everything that came due while down: one catch-up email per recipient.
+    caught = late + overdue + escalated
     recipients = {r.to for r in caught}
-    assert len(recipients) == 2 and len(caught) > 2 * len(recipients)
-    carriers = {r.to: r for r in caught if r.status == "sent"}
-    assert carriers.keys() == recipients  # one carrier each, the oldest row
+    assert len(recipients) == 3 and len(caught) > 2 * len(recipients)
+    carriers = {r.to: r for r in caught if r.status == "sent" and not r.last_error}
+    assert carriers.keys() == recipients  # one carrier each, the smallest key
     for r in caught:
         carrier = carriers[r.to]
-        assert r is carrier or (r.status == "folded"
-                                and r.last_error == f"caught up in {carrier.message_id}")  # fmt: skip
-        assert r.send_at >= carrier.send_at
+        assert r is carrier or (r.status == "sent"
+                                and r.last_error == f"sent in {carrier.message_id}")  # fmt: skip
+        assert r.key >= carrier.key
     for to, carrier in carriers.items():
         message = received[carrier.message_id]
-        assert "Catch-up:" in str(message["Subject"]) and message["To"] == to
+        assert message["To"] == to
+        if to != "cim@north-selpa.example.org":
+            assert "Catch-up:" in str(message["Subject"])
         body = next(p for p in message.walk() if p.get_content_type() == "text/plain")
         text = body.get_payload(decode=True).decode()
         assert all(i in text for r in caught if r.to == to for i in r.items)
-    assert len(smtp.sink.messages) == len(carriers) + len(escalated)
+    assert len(smtp.sink.messages) == len(carriers)
     assert all(n == 1 for n in smtp.sink.ids().values())
     assert not {r.message_id for r in folded} & set(smtp.sink.ids())
 

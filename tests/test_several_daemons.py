@@ -49,25 +49,28 @@ def stop_all(procs: list[subprocess.Popen[bytes]]) -> list[int]:
     return [p.wait(timeout=60) for p in procs]
 
 
+def carrier_of(row: Row) -> str:
+    """The Message-ID of the email that carried a sent reminder (its own, or its carrier's)."""
+    return (row.last_error or "").removeprefix("sent in ") or row.message_id
+
+
 def check_exactly_once(ledger: Ledger, received: Counter[str], burst: set[str]) -> list[Row]:
-    """Nothing lost: every burst reminder sent or carried; nothing extra."""
+    """Nothing lost: every burst reminder sent in an email that arrived; nothing extra."""
     rows = ledger.rows()
     by_key = {r.key: r for r in rows}
-    sent = {r.message_id for r in rows if r.status == "sent"}
+    sent = {carrier_of(r) for r in rows if r.status == "sent"}
     assert set(received) == sent
     assert all(by_key[k].status == "sent" for k in burst)
-    carried = [r for r in rows if (r.last_error or "").startswith("caught up in ")]
-    assert all(r.last_error.removeprefix("caught up in ") in received for r in carried)  # type: ignore[union-attr]
     return rows
 
 
 def test_three_daemons_on_postgresql_send_a_burst_exactly_once(tmp_path: Path) -> None:
     folder = tmp_path / "leas"
     folder.mkdir()
-    write_burst(folder, leas=5, teachers=10)
+    write_burst(folder, leas=5, teachers=40)
     burst = {r.key for r in planned(folder, tmp_path / "scratch.db", BURST_AT)
              if r.send_at == BURST_AT}  # fmt: skip
-    assert len(burst) >= 1500, len(burst)
+    assert len(burst) >= 2000, len(burst)
     with fresh_database() as url, SmtpServer() as smtp:
         env = environment(PACING_DB=url, PACING_STATE_DIR=str(tmp_path),
                           PACING_SMTP_HOST="127.0.0.1", PACING_SMTP_PORT=str(smtp.port),
@@ -96,7 +99,7 @@ def test_killed_and_paused_daemons_lose_nothing(tmp_path: Path) -> None:
     the paused daemon sees its claims were taken and sends nothing more of them."""
     folder = tmp_path / "leas"
     folder.mkdir()
-    write_burst(folder, leas=5, teachers=10)
+    write_burst(folder, leas=5, teachers=40)
     burst = {r.key for r in planned(folder, tmp_path / "scratch.db", BURST_AT)
              if r.send_at == BURST_AT}  # fmt: skip
     lease = 3.0
@@ -107,7 +110,7 @@ def test_killed_and_paused_daemons_lose_nothing(tmp_path: Path) -> None:
                           PACING_LEASE_SECONDS=str(lease))  # fmt: skip
         procs = [remind(folder, env, tmp_path / f"remind-{n}.log") for n in range(3)]
         ledger = Ledger(State(url))
-        wait_for(lambda: len(smtp.sink.messages) > 400, 300, procs)
+        wait_for(lambda: len(smtp.sink.messages) > 40, 300, procs)  # of about 210
         killed, paused, steady = procs
         killed.send_signal(signal.SIGKILL)
         paused.send_signal(signal.SIGSTOP)
@@ -149,9 +152,9 @@ def test_slow_server_two_bursts_20_s_apart_both_sent_on_sqlite(tmp_path: Path) -
     second = folder / "lea-01.toml"
     second.write_text(second.read_text().replace('send_at = "07:30"', 'send_at = "07:30:20"'))
     rows = planned(folder, tmp_path / "scratch.db", BURST_AT)
-    first = {r.message_id for r in rows if r.send_at == BURST_AT}
-    later = {r.message_id for r in rows if r.send_at == BURST_AT + dt.timedelta(seconds=20)}
-    assert first and later
+    second = BURST_AT + dt.timedelta(seconds=20)
+    both = {r.key for r in rows if r.send_at in (BURST_AT, second)}
+    assert {r.send_at for r in rows if r.key in both} == {BURST_AT, second}
     with SmtpServer() as smtp:
         smtp.controller.handler = smtp.sink = Slow()
         env = environment(PACING_STATE_DIR=str(tmp_path / "state"),
@@ -159,10 +162,19 @@ def test_slow_server_two_bursts_20_s_apart_both_sent_on_sqlite(tmp_path: Path) -
                           PACING_NOW=f"{BURST_AT - dt.timedelta(seconds=5):%Y-%m-%dT%H:%M:%SZ}")  # fmt: skip
         proc = remind(folder, env, tmp_path / "remind.log")
         try:
-            wait_for(lambda: first | later <= set(smtp.sink.ids()), 150, [proc])
+            time.sleep(3)  # the daemon made the state db
+            ledger = Ledger(State(f"sqlite:///{tmp_path / 'state' / 'pacing.db'}"))
+
+            def sent() -> bool:
+                return all(r.status == "sent" for r in ledger.rows() if r.key in both)
+
+            wait_for(sent, 150, [proc])
         finally:
             assert stop_all([proc]) == [0]
-        assert all(n == 1 for n in smtp.sink.ids().values())
+        received = smtp.sink.ids()
+        assert all(n == 1 for n in received.values())
+        check_exactly_once(ledger, received, both)
+        ledger.engine.dispose()
     log = (tmp_path / "remind.log").read_text()
     assert "Traceback" not in log
 

@@ -1,7 +1,8 @@
 """The state store: feed revisions, done marks, the reminder ledger, the instances, the feed
-secret, the opt-outs. SQLite in the state dir by default; `PACING_DB` takes a PostgreSQL URL (shared by any
-number of instances) or any SQLAlchemy URL. The schema is versioned by Alembic
-(pacing/adapters/migrations) and upgraded at start, one instance at a time."""
+secret, the opt-outs, the delivery choices. SQLite in the state dir by default; `PACING_DB`
+takes a PostgreSQL URL (shared by any number of instances) or any SQLAlchemy URL. The schema
+is versioned by Alembic (pacing/adapters/migrations) and upgraded at start, one instance at a
+time."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ import sqlalchemy as sa
 from pacing.adapters.statedir import state_dir
 from pacing.core.entry import OUTCOMES, DoneMark
 from pacing.core.errors import DataError, Problem
+from pacing.core.lea import DELIVERIES
 from pacing.core.revision import Revision
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -95,6 +97,13 @@ opt_out = sa.Table(  # a recipient who unsubscribed from an LEA's reminders (one
     sa.Column("lea", sa.String(80), primary_key=True),
     sa.Column("address", sa.String(254), primary_key=True),  # lower case
     sa.Column("at", sa.DateTime, nullable=False),  # naive UTC
+)
+delivery = sa.Table(  # how often a person gets email: an email's link or `pacing db delivery`
+    "delivery",
+    metadata,
+    sa.Column("address", sa.String(254), primary_key=True),  # lower case
+    sa.Column("mode", sa.String(16), nullable=False),  # each | daily | weekly
+    sa.Column("since", sa.DateTime, nullable=False),  # naive UTC
 )
 setting = sa.Table(  # shared by every instance: the feed secrets
     "setting",
@@ -262,6 +271,39 @@ class State:
         query = sa.select(opt_out).where(opt_out.c.lea == lea).order_by(opt_out.c.address)
         with self.engine.connect() as conn:
             return {r.address: r.at.replace(tzinfo=dt.UTC) for r in conn.execute(query).all()}
+
+    def set_delivery(self, address: str, mode: str, at: dt.datetime) -> None:
+        """Record how often `address` wants email (`each`, `daily` or `weekly`, for every LEA
+        it gets email from); the same choice again keeps its first time. Running daemons
+        re-plan."""
+        if mode not in DELIVERIES:
+            raise ValueError(f"delivery must be {', '.join(DELIVERIES)}, not {mode!r}")
+        key = address.strip().lower()
+        values = {"address": key, "mode": mode, "since": at.astimezone(dt.UTC).replace(tzinfo=None)}
+        where = delivery.c.address == key
+        with self.engine.connect() as conn:
+            was = conn.execute(sa.select(delivery.c.mode).where(where)).scalar()
+        if was == mode:
+            return
+        try:
+            with self.engine.begin() as conn:
+                if was is None:
+                    conn.execute(delivery.insert().values(**values))
+                else:
+                    conn.execute(delivery.update().where(where, delivery.c.mode != mode)
+                                 .values(**values))  # fmt: skip
+        except sa.exc.IntegrityError:  # another instance recorded a first choice at once
+            with self.engine.begin() as conn:
+                conn.execute(delivery.update().where(where, delivery.c.mode != mode)
+                             .values(**values))  # fmt: skip
+        self._bump()
+
+    def deliveries(self) -> dict[str, tuple[str, dt.datetime]]:
+        """Each address's own choice (lower case): its mode and since when (aware, UTC)."""
+        query = sa.select(delivery).order_by(delivery.c.address)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return {r.address: (r.mode, r.since.replace(tzinfo=dt.UTC)) for r in rows}
 
     def _bump(self) -> None:
         with self.engine.begin() as conn:

@@ -15,6 +15,7 @@ import click
 from pacing.core.entry import OUTCOMES, Outcome
 from pacing.core.errors import DataError, one_line
 from pacing.core.fields import ROLES
+from pacing.core.lea import DELIVERIES
 
 if TYPE_CHECKING:  # the commands import what they use lazily; the types are real
     from collections.abc import Callable
@@ -22,9 +23,10 @@ if TYPE_CHECKING:  # the commands import what they use lazily; the types are rea
     from pacing.core.agenda import Agenda, Line
     from pacing.core.entry import Entry
     from pacing.core.guide import Guide
+    from pacing.core.reminders import Reminder
     from pacing.core.timeline import Timeline
     from pacing.feeds.book import FeedBook
-    from pacing.reminders.actions import Links
+    from pacing.reminders.actions import LinkConfig, Links
     from pacing.reminders.daemon import Daemon
 
 FORMATS = ("table", "json", "csv", "md")
@@ -80,12 +82,14 @@ def check(paths: tuple[Path, ...]) -> None:
     """Validate guide and LEA profile files (exit 1 on problems).
 
     The profiles checked together must have distinct ids and CDS codes; in a folder of
-    profiles every TOML file must be a profile; reminders must reach someone and escalations
-    name a defined contact. Guides are checked too where profiles find them (the guides/
-    folder beside them, PACING_GUIDES): a guide id defined twice, or a placeholder (TODO)
-    still to fill, is an error; a profile whose cohort has no guide is warned about."""
+    profiles every TOML file must be a profile; reminders must name someone and escalations
+    a defined contact (reminders that reach nobody, all named having opted out or `to = []`,
+    are warned about, with how to restore them). Guides are checked too where profiles find
+    them (the guides/ folder beside them, PACING_GUIDES): a guide id defined twice, or a
+    placeholder (TODO) still to fill, is an error; a profile whose cohort has no guide is
+    warned about."""
     from pacing.adapters.caseloads import caseloads_file, folder_caseloads
-    from pacing.adapters.checks import clashes, reminder_problems
+    from pacing.adapters.checks import clashes, reminder_problems, silenced, stored_opt_outs
     from pacing.adapters.files import (
         NOT_A_PROFILE,
         is_profile,
@@ -155,6 +159,13 @@ def check(paths: tuple[Path, ...]) -> None:
             passed.append(path)
         for warning in warnings:
             click.echo(f"pacing: warning: {warning}", err=True)
+    # reminders that reach nobody (everyone named opted out, to = [], a placeholder): warned
+    outs, unread = stored_opt_outs([lea.id for path, lea, _ in profiles if path not in failed])
+    if unread:
+        click.echo(f"pacing: warning: {unread}", err=True)
+    for path, lea, text in (p for p in profiles if p[0] not in failed):
+        for nobody in silenced(lea, path, text, outs.get(lea.id)):
+            click.echo(f"pacing: warning: {nobody}", err=True)
     for problem in clashes(profiles):
         fail(Path(problem.file), [problem])
     for path in passed:
@@ -889,18 +900,22 @@ def _agenda_doc(found: Agenda, timelines: list[Timeline]) -> dict[str, Any]:
 @click.argument("profiles", nargs=-1, type=EXISTING)
 @click.option("--next", "show_next", default=10, show_default=True, help="Next reminders shown.")
 def status(profiles: tuple[Path, ...], show_next: int) -> None:
-    """Reminders: next to send, late ones, sent/failed counts, last errors, and each daemon's
-    last successful step, in each LEA's local time (without profiles: the profiles' default
-    zone, America/Los_Angeles, unless the LEAs given say otherwise)."""
+    """Reminders: next to send, late ones, sent/failed counts, the rows that failed or wait
+    for a retry (recipients' domains only), the LEAs whose reminders reach nobody (who opted
+    out since when, how to restore them), and each daemon's last successful step, in each
+    LEA's local time (without profiles: the profiles' default zone, America/Los_Angeles,
+    unless the LEAs given say otherwise)."""
     from collections import Counter
 
     from pacing.adapters.files import load_lea, profiles_in
     from pacing.adapters.statedir import database_exists
     from pacing.clock import now
+    from pacing.core.audience import audience, trouble
     from pacing.core.lea import Lea
     from pacing.reminders.ledger import Ledger, Row
 
-    found = [load_lea(p) for given in profiles for p in profiles_in(given)]
+    paths = [p for given in profiles for p in profiles_in(given)]
+    found = [load_lea(p) for p in paths]
     zones = {lea.id: ZoneInfo(lea.timezone) for lea in found}
     for given in profiles:  # a folder's caseload digests, in each contact's zone
         if given.is_dir():
@@ -924,18 +939,27 @@ def status(profiles: tuple[Path, ...], show_next: int) -> None:
     moment = now()  # a bad PACING_NOW is one line, before anything else
     rows: list[Row] = []
     daemons: list[dict[str, Any]] = []
+    troubles: tuple[list[Row], int] = ([], 0)
+    outs: dict[str, dict[str, dt.datetime]] = {}
     if database_exists():  # a status never creates a state store
         from pacing.adapters.state import State
 
         ledger = Ledger(State())
         rows = ledger.rows(list(zones) or None)
         daemons = ledger.instances()
+        troubles = ledger.troubles(10, list(zones) or None)
+        outs = {lea.id: ledger.state.opted_out(lea.id) for lea in found}
+    said = [(lea.id, audience(lea, outs.get(lea.id)), str(path))
+            for path, lea in zip(paths, found, strict=True)]  # fmt: skip
+    silenced = [lea_id for lea_id, a, _ in said if a.silenced]
     counts = Counter(r.status for r in rows)
     click.echo(", ".join(f"{k}: {counts[k]}" for k in
                          ("pending", "claimed", "sent", "failed", "folded", "cancelled")))  # fmt: skip
     where = " ".join(str(p) for p in profiles) or "DIR"
     folder = str(profiles[0]) if len(profiles) == 1 and profiles[0].is_dir() else "DIR"
-    if not rows:
+    if not rows and found and len(silenced) == len(found):
+        click.echo("no reminders: they reach nobody (see below)")
+    elif not rows:
         whose = "for these LEAs " if profiles else ""
         click.echo(f"no reminders yet {whose}(the reminder daemon plans them): start "
                    f"`pacing serve {folder}` or `pacing remind {where}`; "
@@ -951,12 +975,19 @@ def status(profiles: tuple[Path, ...], show_next: int) -> None:
         click.echo("late: none")
     upcoming = [r for r in rows if r.status == "pending" and r.send_at > moment][:show_next]
     if rows and not upcoming:
-        click.echo("next: none pending")
+        why = f" (the reminders of {', '.join(silenced)} reach nobody)" if silenced else ""
+        click.echo(f"next: none pending{why}")
     for r in upcoming:
         what = r.lea if r.kind == "caseload" else r.items[0]  # a digest: its caseload
         click.echo(f"next  {at(r.send_at, r.lea)}  {r.kind:8} {r.to:32} {what}")
-    for r in [r for r in rows if r.last_error and r.status in ("failed", "pending")][-10:]:
-        click.echo(f"error {r.status:7} {r.to:32} {r.items[0]}: {r.last_error}")
+    for r in troubles[0]:  # recipients' domains and plain reasons only
+        click.echo("error " + trouble(r.status, r.kind, r.lea, r.items, r.to, r.attempts,
+                                      r.last_error))  # fmt: skip
+    if troubles[1] > len(troubles[0]):
+        click.echo(f"error ... and {troubles[1] - len(troubles[0])} more failed or retrying")
+    for lea_id, a, path in said:  # opt-outs, reminders that reach nobody, how to restore
+        if a.summary(path):
+            click.echo(f"{lea_id}: {a.summary(path)}")
     if not daemons:
         click.echo(f"daemon: none has run yet (`pacing serve {folder}` or `pacing remind {where}`)")
     for d in daemons:
@@ -972,16 +1003,25 @@ def status(profiles: tuple[Path, ...], show_next: int) -> None:
 @click.option("--until", type=DATE, help="With --dry-run: until this date (default +30 days).")
 @click.option("--accept-empty-ledger", is_flag=True, help="Start although the state dir's "
               "reminder ledger is gone (reminders of the last week may be sent again).")  # fmt: skip
+@click.option("--base-url", help="The public https URL of `pacing serve` (as given to it), for "
+              "the links in emails: page, Mark done, one-click unsubscribe (default: "
+              "PACING_BASE_URL, else none).")  # fmt: skip
+@click.option("--insecure-links", is_flag=True, help="Allow an http base URL (local testing "
+              "only: one-click unsubscribe needs https).")  # fmt: skip
 def remind(
     sources: tuple[Path, ...],
     dry_run: bool,
     start: dt.date | None,
     until: dt.date | None,
     accept_empty_ledger: bool,
+    base_url: str | None,
+    insecure_links: bool,
 ) -> None:
     """The reminder daemon (or, with --dry-run, a preview: local send time, to, item)."""
+    config = _link_config(base_url, insecure_links)
     if dry_run:
         _preview(sources, start, until)
+        click.echo(f"pacing: {_links_said(config, 'would carry')}", err=True)
         return
     if start or until:
         raise click.UsageError("--from and --until go with --dry-run (a preview)")
@@ -989,8 +1029,64 @@ def remind(
 
     _reminders_reach_someone(sources)
     _accept_empty(accept_empty_ledger)
-    daemon = _daemon(sources, None)
+    page, links = _email_links(config, sources[0])
+    daemon = _daemon(sources, page, links)
+    click.echo(f"pacing: {_links_said(config, 'carry')}", err=True)
     asyncio.run(daemon.run())
+
+
+def _link_config(base_url: str | None, insecure: bool) -> LinkConfig:
+    """Where emailed links point: --base-url (a bad one: one line naming it, exit 2), else
+    PACING_BASE_URL or the [links] table of the state dir's pacing.toml (exit 1 naming it).
+    One-click unsubscribe needs https: http only with --insecure-links."""
+    from dataclasses import replace
+
+    from pacing.adapters.statedir import state_dir
+    from pacing.reminders.actions import BASE_URL, LinkConfig, base_url_problem
+
+    env = dict(os.environ)
+    if base_url is not None:
+        problem = base_url_problem(base_url.strip(), insecure)
+        if problem:
+            click.echo(f"pacing: --base-url: {problem}", err=True)
+            sys.exit(2)
+        env[BASE_URL] = base_url  # the flag wins over the variable and the file
+    config = LinkConfig.from_env(env, state_dir() / "pacing.toml", insecure)
+    return replace(config, origin="--base-url") if base_url is not None else config
+
+
+def _links_said(config: LinkConfig, verb: str) -> str:
+    """What `remind` says of the links in its emails."""
+    mailto = f"; List-Unsubscribe mailto: {config.mailto}" if config.mailto else ""
+    if config.base_url:
+        return (f"emails {verb} links under {config.base_url} ({config.origin}): the LEA's "
+                f"page, Mark done, one-click unsubscribe{mailto}")  # fmt: skip
+    return (f"emails {verb} no links (page, Mark done, one-click unsubscribe): no --base-url "
+            f"or PACING_BASE_URL (the public https URL of `pacing serve`){mailto}")  # fmt: skip
+
+
+def _email_links(
+    config: LinkConfig, where: Path
+) -> tuple[Callable[[str], str | None] | None, Links | None]:
+    """The page URL of each LEA (and caseload) and the action links under the configured base
+    URL (none without one), signed with the state store's current feed secret: the URLs a
+    `serve` sharing the state store serves and accepts."""
+    from pacing.adapters.state import State
+    from pacing.clock import now
+    from pacing.feeds.book import FeedBook
+    from pacing.reminders.actions import Links
+
+    base = config.base_url
+    if base is None:
+        return None, None
+    state = State()
+    secrets = state.feed_secrets()
+    book = FeedBook(where if where.is_dir() else where.parent, state, now, secrets)
+
+    def page(lea_id: str) -> str:
+        return f"{base}/feeds/{lea_id}/{book.token(lea_id)}/"
+
+    return page, Links(base, secrets[0], mailto=config.mailto)
 
 
 def _reminders_reach_someone(sources: tuple[Path, ...]) -> None:
@@ -1015,10 +1111,18 @@ def _preview(sources: tuple[Path, ...], start: dt.date | None, until: dt.date | 
     from pacing.core.reminders import plan
     from pacing.core.timeline import expand
     from pacing.reminders.actions import without_opted_out
+    from pacing.reminders.bundle import PLANNED_AFTER, RANK
+    from pacing.reminders.daemon import chosen_deliveries
 
     state = State()
     _reminders_reach_someone(sources)
+    from pacing.adapters.checks import silenced_sources
+
+    for warning in silenced_sources(sources, state.opted_out):  # never silence unseen
+        click.echo(f"pacing: warning: {warning}", err=True)
     timelines: dict[Path, dict[str, Timeline]] = {}  # per source: its caseloads' digests
+    chosen = chosen_deliveries(state)
+    emails: dict[tuple[dt.datetime, str], list[tuple[int, dt.datetime, Reminder]]] = {}
     for source, path in ((s, p) for s in sources for p in profiles_in(s)):
         lea = load_lea(path)
         first = start or today(lea.timezone)
@@ -1026,16 +1130,31 @@ def _preview(sources: tuple[Path, ...], start: dt.date | None, until: dt.date | 
         t = expand(_guides(path), lea, first, state.done_marks(lea.id))
         timelines.setdefault(source, {})[lea.id] = t
         zone = ZoneInfo(lea.timezone)
-        planned = without_opted_out(plan(t), state.opted_out(lea.id))  # unsubscribed: none
-        for r in sorted(planned, key=lambda r: (r.send_at, r.key)):
+        planned = without_opted_out(plan(t, chosen), state.opted_out(lea.id))  # opted out: none
+        for r in planned:
             local = r.send_at.astimezone(zone)
             if first <= local.date() <= last:
-                cc = f" cc {', '.join(r.cc)}" if r.cc else ""
-                items = r.items[0] if len(r.items) == 1 else f"{len(r.items)} items"
-                click.echo(f"{local:%Y-%m-%d %H:%M %Z}  {lea.id:16} {r.kind:8} {r.to}{cc}  {items}")
+                planned_due = r.kind == "due" and any(
+                    e.date_source == "planned" for e in t.items if e.id == r.items[0])
+                rank = RANK.get(r.kind, 9) + (PLANNED_AFTER if planned_due else 0)
+                emails.setdefault((r.send_at, r.to), []).append((rank, local, r))
+    for (_, to), found_rows in sorted(emails.items()):
+        _preview_email(to, [(local, r) for _, local, r in sorted(found_rows, key=lambda f: (f[0], f[2].key))])
     for source, found in timelines.items():
         if source.is_dir():
             _preview_caseloads(source, found, start, until, state)
+
+
+def _preview_email(to: str, rows: list[tuple[dt.datetime, Reminder]]) -> None:
+    """One line per email (local send time, LEA, kind, to, item), the most urgent reminder
+    first; an email that carries more lists them below it, one indented line each."""
+    local, r = rows[0]
+    items = r.items[0] if len(r.items) == 1 else f"{len(r.items)} items"
+    more = f"  (+{len(rows) - 1} more in this email)" if len(rows) > 1 else ""
+    click.echo(f"{local:%Y-%m-%d %H:%M %Z}  {r.lea:16} {r.kind:8} {to}  {items}{more}")
+    for _, r in rows[1:]:
+        items = r.items[0] if len(r.items) == 1 else f"{len(r.items)} items"
+        click.echo(f"    + {r.lea:16} {r.kind:8} {items}")
 
 
 def _preview_caseloads(
@@ -1088,7 +1207,7 @@ def _daemon(
     now()  # a bad PACING_NOW is a one-line error here, not a traceback in the loop
     click.echo(f"pacing: reminders go to {sender.describe()}", err=True)
     clock = ClockGuard(now)  # a clock jump is not believed at once (see ClockGuard)
-    daemon = Daemon(list(sources), State(), sender, clock, links=links)  # links: when served
+    daemon = Daemon(list(sources), State(), sender, clock, links=links)  # links: base URL known
     if page_url is not None:
         daemon.page_url = page_url
     clock.on_back = daemon.ledger.revive_folded
@@ -1099,10 +1218,14 @@ def _daemon(
 @click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8180, show_default=True, type=click.IntRange(0, 65535))
-@click.option("--base-url", help="Public URL when behind a proxy, e.g. https://cim.example.org")
+@click.option("--base-url", help="Public URL when behind a proxy, e.g. https://cim.example.org "
+              "(default: PACING_BASE_URL); emails carry links under it.")  # fmt: skip
 @click.option("--no-reminders", is_flag=True, help="Serve feeds only.")
 @click.option("--accept-empty-ledger", is_flag=True, help="Start although the state dir's "
               "reminder ledger is gone (reminders of the last week may be sent again).")  # fmt: skip
+@click.option("--insecure-links", is_flag=True, help="Allow an http base URL for the links in "
+              "emails (local testing only: one-click unsubscribe needs https); without a base "
+              "URL, links under http://HOST:PORT.")  # fmt: skip
 def serve(
     folder: Path,
     host: str,
@@ -1110,6 +1233,7 @@ def serve(
     base_url: str | None,
     no_reminders: bool,
     accept_empty_ledger: bool,
+    insecure_links: bool,
 ) -> None:
     """Serve the folder's LEA feeds (and their pages) over HTTP, and send their reminders."""
     import asyncio
@@ -1121,11 +1245,12 @@ def serve(
     from pacing import logs
     from pacing.feeds.server import create_app, uvicorn_options
 
+    linking = _link_config(base_url, insecure_links or no_reminders)  # no emails: no links
     _accept_empty(accept_empty_ledger)
     _logs()
     book = _book(folder)
     book.refresh()
-    base = base_url or f"http://{host}:{port}"
+    base = linking.base_url or f"http://{host}:{port}"
     click.echo(f"pacing: serving {len(book.entries)} LEA feeds from {folder} on {base}")
     _print_urls(book, base)
     app = logs.AccessLog(create_app(book, base))  # the page's URLs: never from the Host header
@@ -1143,7 +1268,13 @@ def serve(
 
     from pacing.reminders.actions import Links
 
-    daemon = _daemon((folder,), page, Links(base, book.secrets[0]))
+    # action links only under a configured public URL (or, for testing, the local http one)
+    linked = linking.base_url is not None or insecure_links
+    links = Links(base, book.secrets[0], mailto=linking.mailto) if linked else None
+    daemon = _daemon((folder,), page, links)
+    if not linked:
+        click.echo("pacing: emails carry no action links (Mark done, one-click unsubscribe): "
+                   "no --base-url or PACING_BASE_URL", err=True)  # fmt: skip
     server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
 
     async def both() -> None:
@@ -1173,7 +1304,8 @@ def serve(
 @click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8180, show_default=True, type=click.IntRange(0, 65535))
-@click.option("--base-url", help="Public URL when behind a proxy, e.g. https://cim.example.org")
+@click.option("--base-url", help="Public URL when behind a proxy, e.g. https://cim.example.org "
+              "(default: PACING_BASE_URL).")  # fmt: skip
 @click.option("--rotate", is_flag=True, help="New secret: new URLs; the old ones keep working "
               "until --retire-old-urls.")  # fmt: skip
 @click.option("--retire-old-urls", is_flag=True, help="End a rotation: the URLs from before the "
@@ -1184,13 +1316,14 @@ def feeds(
     """Print each LEA's subscription URLs (as `serve` with the same options serves them)."""
     from pacing.adapters.state import State
 
+    linking = _link_config(base_url, True)  # --base-url, else PACING_BASE_URL, as `serve`
     if rotate:
         State().rotate_feed_secret()
     if retire_old_urls:
         State().retire_previous_secret()
     book = _book(folder)
     book.refresh()
-    _print_urls(book, base_url or f"http://{host}:{port}")
+    _print_urls(book, linking.base_url or f"http://{host}:{port}")
 
 
 def _book(folder: Path) -> FeedBook:
@@ -1212,7 +1345,8 @@ def _accept_empty(accept: bool) -> None:
 
 @cli.group()
 def db() -> None:
-    """The state store: schema upgrades and checks (PACING_DB, else the state dir's SQLite)."""
+    """The state store: schema upgrades and checks, opt-ins and delivery choices (PACING_DB,
+    else the state dir's SQLite)."""
 
 
 @db.command("upgrade")
@@ -1250,6 +1384,31 @@ def db_opt_in(profile: Path, address: str, slug: str | None) -> None:
     if not State().opt_in(key, address):
         raise fail(str(profile), "ADDRESS", f"{address!r} had not turned off {what}")
     click.echo(f"{what} go{'es' if slug else ''} to {address} again")
+
+
+@db.command("delivery")
+@click.argument("address")
+@click.argument("mode", type=click.Choice(DELIVERIES))
+def db_delivery(address: str, mode: str) -> None:
+    """How often ADDRESS gets email, for every LEA it gets email from: each (every reminder,
+    several on one morning in one email), daily (one summary each working morning) or weekly
+    (the Monday overview, plus any overdue CDE deadline at once). As the link in an email
+    does; it wins over the profiles' [reminders] delivery."""
+    from pacing.adapters.onboarding import email
+    from pacing.adapters.state import State
+    from pacing.clock import now
+
+    try:
+        address = email(address).lower()
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="ADDRESS") from None
+    state = State()
+    was = state.deliveries().get(address)
+    state.set_delivery(address, mode, now())
+    if was is not None and was[0] == mode:
+        click.echo(f"{address} already gets email: {mode} (since {was[1]:%Y-%m-%d})")
+    else:
+        click.echo(f"{address} gets email: {mode}" + (f" (was {was[0]})" if was else ""))
 
 
 @db.command("check")

@@ -1,5 +1,6 @@
 """A caseload's page and CSV: one row per LEA (programs, step, next CDE deadline, days left,
-overdue and behind-plan counts, last submission, done marks), who needs attention first.
+overdue and behind-plan counts, last submission, done marks), who needs attention first; an
+LEA whose reminder emails reach nobody is marked (who opted out since when, how to restore).
 
 `caseload_table_rows` gives the CSV's columns as strings for `pacing caseload`'s other forms."""
 
@@ -11,6 +12,7 @@ import io
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from pacing.core.audience import Audience
 from pacing.core.caseload import Caseload, Row
 from pacing.core.entry import Entry
 from pacing.export.checklist import _long, _short, environment, excel_safe
@@ -21,6 +23,7 @@ CSV_COLUMNS = [
     "Days left", "Overdue", "Behind plan", "Last submission", "Submitted on", "Done", "Total",
 ]  # fmt: skip
 NUMBERS = ("Days left", "Overdue", "Behind plan", "Done", "Total")  # never formula-guarded
+REACH_COLUMN = "Reminders"  # last, when whom the reminders reach is known (the served CSV)
 
 # The page's columns: (heading, data type for the sort script, the first sort's direction).
 COLUMNS = [
@@ -68,11 +71,23 @@ def _plural(n: int, word: str) -> str:
 # ------------------------------------------------------------------------------ CSV and tables
 
 
-def caseload_table_rows(rows: Sequence[Row]) -> list[dict[str, str]]:
-    """The CSV's columns as strings (dates ISO, empty when there is none), in the given order."""
+def reach_words(found: Audience | None) -> str:
+    """The Reminders column: empty when the LEA's reminders reach someone, else why not and
+    how to restore them ("reach nobody: a@x opted out on 2024-10-02; restore: ...")."""
+    if found is None or not found.silenced:
+        return ""
+    return f"reach nobody: {found.why}; restore: {found.advice().replace('`', '')}"
+
+
+def caseload_table_rows(
+    rows: Sequence[Row], reach: Mapping[str, Audience] | None = None
+) -> list[dict[str, str]]:
+    """The CSV's columns as strings (dates ISO, empty when there is none), in the given order;
+    with `reach` (LEA id -> whom its reminders reach), the Reminders column too."""
     out = []
     for r in rows:
         due, last = r.next_due, r.last_submission
+        extra = {REACH_COLUMN: reach_words(reach.get(r.lea_id))} if reach is not None else {}
         out.append(
             {
                 "LEA id": r.lea_id,
@@ -89,23 +104,32 @@ def caseload_table_rows(rows: Sequence[Row]) -> list[dict[str, str]]:
                 "Submitted on": _submitted_on(last).isoformat() if last else "",
                 "Done": str(r.done),
                 "Total": str(r.total),
+                **extra,
             }
         )
     return out
 
 
-def caseload_csv(load: Caseload, rows: Sequence[Row], *, excel: bool = False) -> str:
+def caseload_csv(
+    load: Caseload,
+    rows: Sequence[Row],
+    *,
+    excel: bool = False,
+    reach: Mapping[str, Audience] | None = None,
+) -> str:
     """A header row, then one row per LEA (who needs attention first), CRLF line ends, straight
     quotes, no cell Excel would run as a formula; `excel`: a UTF-8 BOM first, so Excel reads
-    the text as UTF-8. (`load` is for the caller's file name; the rows say everything.)"""
+    the text as UTF-8; `reach` (LEA id -> whom its reminders reach): a last column,
+    Reminders. (`load` is for the caller's file name; the rows say everything.)"""
     out = io.StringIO()
     if excel:
         out.write("\ufeff")
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(CSV_COLUMNS)
-    for cells in caseload_table_rows(attention_order(rows)):
+    columns = [*CSV_COLUMNS, REACH_COLUMN] if reach is not None else CSV_COLUMNS
+    writer.writerow(columns)
+    for cells in caseload_table_rows(attention_order(rows), reach):
         writer.writerow(
-            [cells[c] if c in NUMBERS else excel_safe(straight(cells[c])) for c in CSV_COLUMNS]
+            [cells[c] if c in NUMBERS else excel_safe(straight(cells[c])) for c in columns]
         )
     return out.getvalue()
 
@@ -113,9 +137,12 @@ def caseload_csv(load: Caseload, rows: Sequence[Row], *, excel: bool = False) ->
 # ------------------------------------------------------------------------------------- the page
 
 
-def _page_row(r: Row, order: int, lea_pages: Mapping[str, str]) -> dict[str, Any]:
+def _page_row(
+    r: Row, order: int, lea_pages: Mapping[str, str], reach: Audience | None = None
+) -> dict[str, Any]:
     """One LEA's cells, with the sort keys the page's script reads."""
     due, last = r.next_due, r.last_submission
+    silenced = reach is not None and reach.silenced
     step_number = r.step.split(":", 1)[0].removeprefix("Step ").strip()
     return {
         "order": order,
@@ -138,6 +165,19 @@ def _page_row(r: Row, order: int, lea_pages: Mapping[str, str]) -> dict[str, Any
         "done": r.done,
         "total": r.total,
         "done_key": f"{r.done / r.total:.4f}" if r.total else "-1",
+        "reach": _reach_marker(reach) if reach is not None and silenced else None,
+    }
+
+
+def _reach_marker(found: Audience) -> dict[str, Any]:
+    """The row's marker when the LEA's reminder emails reach nobody."""
+    return {
+        "why": found.why,
+        "opted_out": [
+            {"address": o.address, "on": _short(o.day), "iso": o.day.isoformat()}
+            for o in found.opted_out
+        ],
+        "advice": found.advice().replace("`", ""),
     }
 
 
@@ -180,11 +220,16 @@ def render_caseload_page(
     plan_feed_url: str,
     csv_url: str,
     lea_pages: Mapping[str, str],
+    reach: Mapping[str, Audience] | None = None,
 ) -> str:
     """The caseload's page: its LEAs, who needs attention first, sortable and filterable (a
     small inline script; the table is complete without it), the CSV download and the two
-    calendar subscriptions (CDE's dates only; with pacing's plan)."""
-    table = [_page_row(r, n, lea_pages) for n, r in enumerate(attention_order(rows))]
+    calendar subscriptions (CDE's dates only; with pacing's plan). `reach` (LEA id -> whom
+    its reminders reach) marks the LEAs whose reminder emails reach nobody."""
+    found = reach or {}
+    table = [
+        _page_row(r, n, lea_pages, found.get(r.lea_id)) for n, r in enumerate(attention_order(rows))
+    ]
     webcal = webcal_url if webcal_url.lower().startswith("webcal://") else ""
     ctx = {
         "title": load.title,
@@ -193,6 +238,7 @@ def render_caseload_page(
         "lea_count": _plural(len(rows), "LEA"),
         "overdue_leas": sum(r.overdue > 0 for r in rows),
         "behind_leas": sum(r.behind_plan > 0 for r in rows),
+        "silenced_leas": sum(1 for r in table if r["reach"]),
         "today": _long(today),
         "today_iso": today.isoformat(),
         "columns": [{"heading": h, "type": k, "first": f} for h, k, f in COLUMNS],

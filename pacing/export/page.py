@@ -1,4 +1,5 @@
-"""The LEA's feed page served by `pacing serve`: what is due in the next 30 days, the
+"""The LEA's feed page served by `pacing serve`: a notice when its reminder emails reach
+nobody (who opted out since when, how to restore them), what is due in the next 30 days, the
 subscription help, the chart of the current school year (the full span one click away, no
 script), then the same pacing guide and box checklist as the printable checklist."""
 
@@ -12,6 +13,7 @@ from zoneinfo import ZoneInfo
 from markupsafe import Markup
 
 from pacing.core.agenda import agenda, short_id
+from pacing.core.audience import Audience, audience
 from pacing.core.entry import STATUS_NAMES
 from pacing.core.periods import Band
 from pacing.core.timeline import Timeline
@@ -65,9 +67,12 @@ def render_feed_page(
     webcal_url: str,
     periods: Sequence[Band] | None = None,
     opted_out: Mapping[str, dt.datetime] | None = None,
+    reach: Audience | None = None,
 ) -> str:
     """The LEA's feed page: the next 30 days, subscription help, the chart (this school year;
-    the full span in a <details>) and the checklist."""
+    the full span in a <details>) and the checklist; first, when its reminders reach nobody,
+    a notice saying why and how to restore them (`reach`: whom they reach, else worked out
+    from `opted_out`)."""
     bands = _periods(t, periods)
     ctx = context(t, bands)
     first, after = school_year(t.today)
@@ -80,6 +85,24 @@ def render_feed_page(
         {"address": a, "on": _long(at.astimezone(ZoneInfo(t.lea.timezone)).date())}
         for a, at in sorted((opted_out or {}).items())
     ]
+    ctx["reach"] = _reach(t, reach or audience(t.lea, opted_out))
     ctx["feed_url"] = feed_url
     ctx["webcal_url"] = webcal_url if webcal_url.lower().startswith("webcal://") else ""
     return environment().get_template("feed_page.html.j2").render(ctx)
+
+
+def _reach(t: Timeline, found: Audience) -> dict[str, Any] | None:
+    """The page's notice when the reminders reach nobody (None when they reach someone)."""
+    if not found.silenced:
+        return None
+    return {
+        "empty": not found.to,
+        "unnamed": found.unnamed,
+        "opted_out": [
+            {"address": o.address, "on": _long(o.day), "iso": o.day.isoformat()}
+            for o in found.opted_out
+        ],
+        "placeholders": list(found.placeholders),
+        "escalations": list(found.escalations),
+        "escalate": bool(found.escalate),
+    }

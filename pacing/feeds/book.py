@@ -1,5 +1,6 @@
 """The feed book: every LEA profile in a folder, rendered once, re-rendered when a profile, a
-guide or the date changes, and kept at its last good version while a profile fails to validate."""
+guide, the date, a done mark or an opt-out changes, and kept at its last good version while a
+profile fails to validate."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import logging
 import re
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.utils import format_datetime
 from functools import cache
 from pathlib import Path
@@ -21,6 +22,7 @@ from pacing.adapters.guidepath import GuideFile, load_guides_keeping
 from pacing.adapters.guidepath import stamp as guide_stamp
 from pacing.adapters.state import State
 from pacing.cache import ByteCache, MiB
+from pacing.core.audience import Audience, audience
 from pacing.core.entry import DoneMark
 from pacing.core.errors import DataError, Problem, brief, fail
 from pacing.core.guide import Guide
@@ -64,13 +66,20 @@ STARTED = Rendered(b"", b"", '""', dt.datetime.min.replace(tzinfo=dt.UTC), "")  
 @dataclass(eq=False)
 class BookEntry:
     """One LEA of the book: its last good profile and timeline (a new entry for every change of
-    the profile, a guide, a done mark or the date). Its feed is rendered on first request and
-    kept in the book's render cache for this entry."""
+    the profile, a guide, a done mark, an opt-out or the date). Its feed is rendered on first
+    request and kept in the book's render cache for this entry."""
 
     path: Path
     stamp: tuple[float, int]
     lea: Lea
     timeline: Timeline
+    # who turned the LEA's reminders off from an email (address -> aware instant), read with
+    # the done marks: the pages and /healthz say whom the reminders reach (`audience`)
+    opted_out: Mapping[str, dt.datetime] = field(default_factory=dict)
+    audience: Audience = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.audience = audience(self.lea, self.opted_out)
 
 
 def public_problem(path: Path, error: Exception) -> str:
@@ -255,8 +264,9 @@ class FeedBook:
             self._failure(path, stamp, e)
             return
         marks = self.state.done_marks(lea.id)  # the state store failing fails the refresh
+        opted_out = self.state.opted_out(lea.id)  # changes bump the plan counter, as marks do
         try:
-            entry = self._expand(path, stamp, lea, marks)
+            entry = self._expand(path, stamp, lea, marks, opted_out)
         except Exception as e:  # planning this profile failed: the others go on
             self._failure(path, stamp, e)
             return
@@ -289,14 +299,15 @@ class FeedBook:
         return self.now().astimezone(ZoneInfo(lea.timezone)).date() != self._today.get(lea.id)
 
     def _expand(
-        self, path: Path, stamp: tuple[float, int], lea: Lea, marks: Mapping[str, DoneMark]
-    ) -> BookEntry:
+        self, path: Path, stamp: tuple[float, int], lea: Lea, marks: Mapping[str, DoneMark],
+        opted_out: Mapping[str, dt.datetime] | None = None,
+    ) -> BookEntry:  # fmt: skip
         from zoneinfo import ZoneInfo
 
         today = self.now().astimezone(ZoneInfo(lea.timezone)).date()
         timeline = expand(self._guides, lea, today, marks)
         self._today[lea.id] = today
-        return BookEntry(path, stamp, lea, timeline)
+        return BookEntry(path, stamp, lea, timeline, dict(opted_out or {}))
 
     # -------------------------------------------------------------- rendering
     # feed() and aggregate() render (slow: planning's output to iCalendar, revisions in the

@@ -205,6 +205,9 @@ class Workers:
 def create_app(book: FeedBook, base_url: str | None = None) -> ASGIApp:
     """`base_url`: the public root of the URLs on the pages (`--base-url`, else `http://host:port`
     as configured); without it, the address the server listens on, never the Host header."""
+    from pacing import logs
+
+    logs.fingerprint_key(book.secrets[0])  # the access log's fingerprints of tokens (no token)
     workers = Workers()
     feeds: weakref.WeakKeyDictionary[Rendered, Prepared] = weakref.WeakKeyDictionary()
     pages: ByteCache[tuple[str, str], tuple[BookEntry, Prepared]] = ByteCache(PAGE_CACHE_BYTES)
@@ -271,8 +274,9 @@ def create_app(book: FeedBook, base_url: str | None = None) -> ASGIApp:
 
         url = f"{home}/feeds/{lea_id}/{token}.ics"
         webcal = "webcal://" + url.split("://", 1)[1]
-        opted_out = book.state.opted_out(lea_id)
-        html = render_feed_page(entry.timeline, url, webcal, opted_out=opted_out).encode()
+        # the opt-outs read with the entry (a change makes a new entry: the page renders again)
+        html = render_feed_page(entry.timeline, url, webcal, opted_out=entry.opted_out,
+                                reach=entry.audience).encode()  # fmt: skip
         ready = Prepared(Rendered.of(html, book.now()), b"text/html; charset=utf-8",
                          b"private, no-cache")  # fmt: skip
         pages.put((lea_id, token), (entry, ready), ready.size)
@@ -333,8 +337,9 @@ def create_app(book: FeedBook, base_url: str | None = None) -> ASGIApp:
         from pacing.export.caseload import caseload_csv, render_caseload_page
 
         rows = book.caseloads.rows(load)
+        reach = {e.lea.id: e.audience for e in book.caseloads.members(load)}  # opt-outs too
         if csv:
-            body = caseload_csv(load, rows, excel=True).encode("utf-8")
+            body = caseload_csv(load, rows, excel=True, reach=reach).encode("utf-8")
             attachment = f'attachment; filename="{load.slug}-caseload.csv"'.encode()
             return Prepared(Rendered.of(body, book.now()), b"text/csv; charset=utf-8",
                             b"private, no-cache", ((b"content-disposition", attachment),))  # fmt: skip
@@ -348,6 +353,7 @@ def create_app(book: FeedBook, base_url: str | None = None) -> ASGIApp:
             plan_feed_url=f"{base}.ics?include=plan",
             csv_url=f"{base}/{CASELOAD_CSV}",
             lea_pages={r.lea_id: f"{home}/feeds/{r.lea_id}/{book.token(r.lea_id)}/" for r in rows},
+            reach=reach,
         )
         return Prepared(Rendered.of(html.encode(), book.now()), b"text/html; charset=utf-8",
                         b"private, no-cache")  # fmt: skip
@@ -377,6 +383,10 @@ def create_app(book: FeedBook, base_url: str | None = None) -> ASGIApp:
             problems = await asyncio.to_thread(reminder_problems, book)
         except Exception as e:  # the feeds are still served from memory
             problems = [f"state db unreachable: {type(e).__name__}"]
+        try:  # said, never unhealthy: reminders that reach nobody, failed or retried rows
+            warnings = await asyncio.to_thread(reminder_warnings, book)
+        except Exception:  # the state db: a problem above already
+            warnings = reminder_warnings(book, ledger=False)
         if not book.entries:
             problems.insert(0, "no feeds")
         # a served file that is not valid: its name in the folder and the fields, never the
@@ -385,8 +395,9 @@ def create_app(book: FeedBook, base_url: str | None = None) -> ASGIApp:
             f"{book.kind_of(path)} not valid: {p}" for path, p in sorted(book.problems.items())
         ]
         if problems:
-            return Response("\n".join(problems) + "\n", status_code=503, media_type="text/plain")
-        body = {"status": "ok", "feeds": len(book.entries)}
+            lines = [*problems, *(f"warning: {w}" for w in warnings)]
+            return Response("\n".join(lines) + "\n", status_code=503, media_type="text/plain")
+        body = {"status": "ok", "feeds": len(book.entries), "warnings": warnings}
         return JSONResponse(body)
 
     async def fallback(request: Request) -> Response:
@@ -651,7 +662,8 @@ def protocol() -> type[asyncio.Protocol] | str:
 
 def uvicorn_options() -> dict[str, Any]:
     """uvicorn.Config's settings for `serve`: the guarded protocol, the head limit (h11 too),
-    the keep-alive timeout, no WebSockets."""
+    the keep-alive timeout, no WebSockets, and no access log of uvicorn's (it would print the
+    raw path and query string: pacing.logs.AccessLog logs them scrubbed)."""
     return {
         "http": protocol(),
         "h11_max_incomplete_event_size": MAX_HEAD,
@@ -659,6 +671,7 @@ def uvicorn_options() -> dict[str, Any]:
         "ws": "none",
         "lifespan": "on",
         "log_level": "warning",
+        "access_log": False,
     }
 
 
@@ -691,6 +704,34 @@ def reminder_problems(book: FeedBook) -> list[str]:
         problems.append(f"{count} reminders late by more than {late.seconds} s "
                         f"(the oldest due {oldest:%Y-%m-%d %H:%M}Z)")  # fmt: skip
     return problems
+
+
+def reminder_warnings(book: FeedBook, limit: int = 10, ledger: bool = True) -> list[str]:
+    """What /healthz reports without turning unhealthy, never an address or a URL: the LEAs
+    whose reminders reach nobody (the opted-out recipients' domains, since when), and the
+    reminder rows of the book's LEAs and caseloads that failed or wait for a retry after an
+    error (kind, LEA, items, the recipient's domain, a plain reason, attempts); at most
+    `limit` of each, then how many more. `ledger`: False looks at the book only."""
+    from pacing.core.audience import trouble
+    from pacing.core.caseload_reminders import ledger_id
+    from pacing.reminders.ledger import Ledger
+
+    silenced = [e.audience.public() for _, e in sorted(book.entries.items())
+                if e.audience.silenced]  # fmt: skip
+    found = silenced[:limit]
+    if len(silenced) > limit:
+        found.append(f"and {len(silenced) - limit} more LEAs whose reminders reach nobody "
+                     "(`pacing check` lists them)")  # fmt: skip
+    if not ledger:
+        return found
+    leas = [*book.entries, *(ledger_id(slug) for slug in book.caseloads.loads)]
+    rows, total = Ledger(book.state).troubles(limit, leas) if leas else ([], 0)
+    found += [trouble(r.status, r.kind, r.lea, r.items, r.to, r.attempts, r.last_error)
+              for r in rows]  # fmt: skip
+    if total > len(rows):
+        found.append(f"and {total - len(rows)} more reminders failed or retrying "
+                     "(`pacing status` lists them)")  # fmt: skip
+    return found
 
 
 def feed_urls(book: FeedBook, base_url: str) -> list[tuple[str, str, str, str]]:

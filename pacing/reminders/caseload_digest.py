@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
-from email.mime.multipart import MIMEMultipart
+from email.message import EmailMessage
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -30,7 +30,9 @@ HEAD = "Weekly CIM digest"
 
 
 def local_day(load: Caseload, now: dt.datetime) -> dt.date:
-    """The day it is for the caseload's contact."""
+    """The day it is for the caseload's contact: at send time, the day the digest is computed
+    as of (a digest moved off a holiday: the working day it goes out; its week stays the
+    row's `due`, see `caseload_reminders.send_day`)."""
     return now.astimezone(ZoneInfo(load.timezone)).date()
 
 
@@ -97,10 +99,10 @@ def compose_caseload(
     page_url: Callable[[str], str | None],
     now: dt.datetime,
     links: Links | None = None,
-) -> MIMEMultipart:
+) -> EmailMessage:
     """The digest email for one ledger row, as of the sending day (the daemon folds the row
     instead when there is nothing to say). With `links` (served) it carries RFC 8058 one-click
-    unsubscribe, per caseload and address; the mailto form only for a real sender address."""
+    unsubscribe, per caseload and address, and the mailto form when `links.mailto` is set."""
     import css_inline
 
     today = local_day(load, now)
@@ -113,4 +115,5 @@ def compose_caseload(
     until = today + dt.timedelta(days=DIGEST_DAYS)
 
     line = digest_subject(found, until, load.title, today.year)
-    return envelope(row, sender, now, line, text, html, unsubscribe)
+    mailto = links.mailto if links is not None else None
+    return envelope(row, sender, now, line, text, html, unsubscribe, mailto=mailto)

@@ -6,13 +6,12 @@ import datetime as dt
 import re
 from collections.abc import Sequence
 from dataclasses import replace
-from email.headerregistry import HeaderRegistry
-from email.mime.multipart import MIMEMultipart
-from email.mime.text import MIMEText
-from email.policy import SMTP
+from email.message import EmailMessage
+from email.policy import default
 from email.utils import format_datetime
 from functools import cache
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from pacing.core.dates import long_date
@@ -20,6 +19,7 @@ from pacing.core.entry import STATUS_NAMES, Entry, source_sentence
 from pacing.core.errors import one_line
 from pacing.core.timeline import Timeline
 from pacing.export.timeline import dated
+from pacing.reminders import headers
 from pacing.reminders.ledger import Row
 
 if TYPE_CHECKING:
@@ -77,30 +77,42 @@ def subject(
     finish Jul 5): ...", "Start now (CDE deadline Dec 6): ...", "Meeting Wed Mar 12: CIM team
     meeting - Sunrise USD", "CIM week of Dec 2: 3 items coming up - ...", "Catch-up: ...".
     A plan is never "due" or "overdue"."""
-    when = short_date(due, year)
     if kind == "catch-up":
         return _fit("Catch-up", f"{_items(count)} you were not reminded of on time", lea_name)
     if kind == "digest" or e is None:
-        return _fit(f"CIM week of {when}", f"{_items(count)} coming up", lea_name)
+        return _fit(f"CIM week of {short_date(due, year)}", f"{_items(count)} coming up", lea_name)
+    return _fit(subject_head(kind, e, due, count, year), e.title, lea_name)
+
+
+def subject_head(
+    kind: str, e: Entry | None, due: dt.date, count: int = 1, year: int | None = None
+) -> str:
+    """The action and its date, the Subject's first words: "Due Dec 6 (CDE)"."""
+    when = short_date(due, year)
+    if kind == "digest" or e is None:
+        return f"CIM week of {when}"
     window = e.kind == "window"
     if kind == "behind-plan" or (kind == "overdue" and e.date_source == "planned"):
-        head = f"Behind plan (planned to finish {when})"
-    elif kind == "overdue":
-        head = f"Overdue since {when} ({OVERDUE_TAGS[e.date_source, window]})"
-    elif kind == "start-by":
-        head = f"Start now ({_date_words(e, when, inner=True)})"
-    elif kind == "meeting":
-        head = f"Meeting {WEEKDAYS[due.weekday()]} {when}"
-    elif e.date_source == "planned":
-        head = f"Plan: finish by {when}"
-    else:
-        head = f"{'Window ends' if window else 'Due'} {when} ({SUBJECT_TAGS[e.date_source]})"
-    return _fit(head, e.title, lea_name)
+        return f"Behind plan (planned to finish {when})"
+    if kind == "overdue":
+        return f"Overdue since {when} ({OVERDUE_TAGS[e.date_source, window]})"
+    if kind == "start-by":
+        return f"Start now ({_date_words(e, when, inner=True)})"
+    if kind == "meeting":
+        return f"Meeting {WEEKDAYS[due.weekday()]} {when}"
+    if e.date_source == "planned":
+        return f"Plan: finish by {when}"
+    return f"{'Window ends' if window else 'Due'} {when} ({SUBJECT_TAGS[e.date_source]})"
+
+
+def _squeeze(text: str) -> str:
+    """One line (control characters escaped), words apart by one space, none around."""
+    return " ".join(word for word in one_line(text).split(" ") if word)
 
 
 def _cut(text: str, room: int) -> str:
     """`text` in at most `room` characters: cut at a word when one is near, then "..."."""
-    text = one_line(text)
+    text = _squeeze(text)
     if len(text) <= room:
         return text
     keep = text[: max(room - len(ELLIPSIS), 1)]
@@ -112,11 +124,14 @@ def _cut(text: str, room: int) -> str:
 
 def _fit(head: str, title: str, lea_name: str, limit: int = SUBJECT_MAX) -> str:
     """ "<head>: <title> - <LEA>" in `limit` characters: the title gives way first, then the
-    LEA's name (a long one), never the action and date."""
+    LEA's name (a long one), never the action and date. One space between words, never two
+    (the header is folded at those spaces and decodes back to exactly this text)."""
+    head, title, lea_name = _squeeze(head), _squeeze(title), _squeeze(lea_name)
     name_room = max(limit - len(head) - len(": ") - len(title) - len(" - "), 20)
     name = _cut(lea_name, name_room)
-    room = limit - len(head) - len(": ") - len(" - ") - len(name)
-    return _cut(f"{head}: {_cut(title, max(room, 1))} - {name}", limit)
+    room = limit - len(head) - len(": ") - (len(" - ") + len(name) if name else 0)
+    line = f"{head}: {_cut(title, max(room, 1))}" if title else head
+    return _cut(f"{line} - {name}" if name else line, limit)
 
 
 # ---- Plain words in the bodies: a guide's rule text names its seed document ("Seed 003:") and
@@ -318,52 +333,20 @@ def _dated(e: Entry) -> str:
     return dated(e, long_date, colon=True)
 
 
-# Header values are folded as text (never parsed as addresses or ids), the way email.policy does.
-_FOLDING = SMTP.clone(header_factory=HeaderRegistry(use_default_map=False))
-# An ASCII value is left as it is (compat32 folds it at spaces) unless a word in it would make a
-# line longer than SMTP's 998 bytes: a long unbroken LEA name would fail every reminder at SMTP.
-_LONGEST_WORD = 900
+def _mailto(address: str, lea: str) -> str | None:
+    """ "<mailto:addr-spec?subject=unsubscribe%20lea>" (RFC 6068: the addr-spec only, even
+    from "Name <addr>", percent-encoded), None when `address` is not one."""
+    try:
+        spec = headers.address(address)
+    except ValueError:
+        return None
+    to, words = quote(spec, safe="@+-._~!$'*"), quote(f"unsubscribe {lea}", safe="")
+    return f"<mailto:{to}?subject={words}>"
 
 
-class _Folded:
-    """A header value that a compat32 message (aiosmtplib and the Maildir flatten MIMEMultipart
-    with compat32) folds the way email.policy.SMTP does: a word too long for any line becomes
-    RFC 2047 encoded words on lines of their own, non-ASCII words are encoded, and everything else
-    stays readable. SMTP servers refuse lines over 998 bytes (`500 Line too long`)."""
-
-    def __init__(self, name: str, value: str) -> None:
-        self.name, self.value = name, value
-
-    def encode(self, splitchars: str = ";, \t", maxlinelen: int | None = None,
-               linesep: str = "\n") -> str:  # fmt: skip
-        """Header.encode's signature, which compat32's fold calls."""
-        policy = _FOLDING.clone(linesep=linesep, max_line_length=maxlinelen or 78)
-        folded = str(policy.fold(self.name, self.value))
-        return folded[len(self.name) + 2 : -len(linesep)]
-
-    def __str__(self) -> str:
-        return self.value
-
-    def __eq__(self, other: object) -> bool:
-        return str(other) == self.value
-
-    def __hash__(self) -> int:
-        return hash(self.value)
-
-
-def _header(value: str, name: str = "Subject") -> str:
-    """One line always (control characters escaped); folded and RFC 2047-encoded when it is not
-    ASCII or has a word too long for an SMTP line; else the plain string."""
-    value = one_line(value)
-    if value.isascii() and all(len(word) <= _LONGEST_WORD for word in value.split()):
-        return value
-    return cast(str, _Folded(name, value))  # compat32 takes Header-like values (typeshed: str)
-
-
-def real_address(address: str) -> bool:
-    """An address someone reads: not the unconfigured default (pacing@localhost)."""
-    domain = address.rpartition("@")[2].lower()
-    return "@" in address and "." in domain and domain not in ("localhost", "localdomain")
+def _url(url: str) -> str:
+    """A URL in printable ASCII: anything else percent-encoded (UTF-8)."""
+    return quote(one_line(url), safe="".join(map(chr, range(0x21, 0x7F))))
 
 
 def _actions(row: Row, timeline: Timeline, links: Links | None, now: dt.datetime) -> Actions:
@@ -383,11 +366,11 @@ def compose(
     page_url: str | None,
     now: dt.datetime,
     links: Links | None = None,
-) -> MIMEMultipart:
+) -> EmailMessage:
     """The email for one ledger row. Every header value is made one line first, so names and
     keys cannot inject headers (profiles reject CR/LF as well). With `links` (served: `serve
-    --base-url`) it carries RFC 8058 one-click unsubscribe and "Mark done" links; the mailto
-    form of List-Unsubscribe only when the sender is a real, configured address."""
+    --base-url`) it carries RFC 8058 one-click unsubscribe and "Mark done" links, and the
+    mailto form of List-Unsubscribe when `links.mailto` is set."""
     actions = _actions(row, timeline, links, now)
     _, text, html = _bodies(row.kind, row.items, row.due, timeline, page_url, actions)
     lea = timeline.lea
@@ -396,7 +379,8 @@ def compose(
 
     line = subject(row.kind, first, row.due, lea.short_name, len(row.items), year)
     cc = row.cc if row.kind == "overdue" else ()
-    return envelope(row, sender, now, line, text, html, actions[0] if actions else None, cc)
+    return envelope(row, sender, now, line, text, html, actions[0] if actions else None, cc,
+                    mailto=links.mailto if links else None)  # fmt: skip
 
 
 def envelope(
@@ -408,28 +392,38 @@ def envelope(
     html: str,
     unsubscribe: str | None,
     cc: Sequence[str] = (),
-) -> MIMEMultipart:
-    """The message around the bodies: one-line headers, RFC 8058 one-click unsubscribe with
-    the recipient's link (served), the mailto form when the sender is a real address."""
-    message = MIMEMultipart("alternative")
-    message["Subject"] = _header(line, "Subject")
-    message["From"] = _header(sender, "From")
-    message["To"] = _header(row.to, "To")
+    *,
+    mailto: str | None = None,
+) -> EmailMessage:
+    """The message around the bodies (email.policy.default, flattened with email.policy.SMTP by
+    `send`; multipart/alternative, text/plain and text/html in UTF-8, base64 of the text as it
+    is): one-line headers, folded and RFC 2047-encoded by `headers` so that they
+    decode back to exactly their text; RFC 8058 one-click unsubscribe with the recipient's link
+    (served); the mailto form of List-Unsubscribe only with `mailto`, an address someone acts on
+    (never the sender's)."""
+    message = EmailMessage(policy=default)
+    message["Subject"] = headers.Text("Subject", line)
+    message["From"] = headers.Addresses("From", sender)
+    message["To"] = headers.Addresses("To", row.to)
     if cc:
-        message["Cc"] = _header(", ".join(cc), "Cc")
+        message["Cc"] = headers.Addresses("Cc", ", ".join(cc))
     message["Message-ID"] = row.message_id
     message["Date"] = format_datetime(now)
-    message["X-Pacing-Key"] = _header(row.key, "X-Pacing-Key")
-    heads = [f"<{unsubscribe}>"] if unsubscribe else []
-    if real_address(sender):
-        heads.append(f"<mailto:{sender}?subject=unsubscribe%20{row.lea}>")
+    message["X-Pacing-Key"] = headers.Token("X-Pacing-Key", row.key)
+    heads = [f"<{_url(unsubscribe)}>"] if unsubscribe else []
+    mailbox = _mailto(mailto, row.lea) if mailto else None
+    if mailbox:
+        heads.append(mailbox)
+    heads = [h for h in heads if len(h) < headers.LINE_MAX - len("List-Unsubscribe: ,")]
     if heads:
-        message["List-Unsubscribe"] = _header(", ".join(heads), "List-Unsubscribe")
+        message["List-Unsubscribe"] = headers.Urls("List-Unsubscribe", ", ".join(heads))
     if unsubscribe:
         message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     message["Auto-Submitted"] = "auto-generated"
-    message.attach(MIMEText(text, "plain", "utf-8"))
-    message.attach(MIMEText(html, "html", "utf-8"))
+    message.set_content(text, subtype="plain", charset="utf-8", cte="base64")
+    message.add_alternative(html, subtype="html", charset="utf-8", cte="base64")
+    for part in message.iter_parts():
+        del part["MIME-Version"]  # the message's own, not its parts'
     return message
 
 
@@ -440,7 +434,7 @@ def compose_catch_up(
     page_url: str | None,
     now: dt.datetime,
     links: Links | None = None,
-) -> MIMEMultipart:
+) -> EmailMessage:
     """One email for one recipient's reminders that came due while no daemon ran: every item
     listed once. Its Message-ID is the oldest row's (the carrier), so a resend after a kill is
     recognised; the other rows are recorded as carried by it."""

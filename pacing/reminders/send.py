@@ -3,16 +3,22 @@ SMTP server is configured. Each message's outcome is reported as soon as the ser
 
 from __future__ import annotations
 
+import copy
+import io
 import logging
 import mailbox
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from email.generator import BytesGenerator
 from email.message import Message
+from email.policy import SMTP, SMTPUTF8, EmailPolicy
+from email.policy import default as DEFAULT
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
-from pacing.core.errors import DataError, Problem
+from pacing.core.errors import DataError, Problem, one_line
+from pacing.reminders import headers
 
 log = logging.getLogger("pacing.reminders")
 Outcome = Literal["sent", "retry", "failed"]
@@ -125,7 +131,72 @@ def classify(error: BaseException) -> tuple[Outcome, str]:
     if isinstance(error, aiosmtplib.SMTPResponseException):
         outcome: Outcome = "retry" if 400 <= error.code < 500 else "failed"
         return outcome, f"{error.code} {error.message}"
+    if isinstance(error, aiosmtplib.SMTPNotSupported):  # SMTPUTF8 for a non-ASCII address
+        return "failed", f"the server cannot take this message: {error}"
     return "retry", f"{type(error).__name__}: {error}"
+
+
+def _reason(text: str) -> str:
+    """An outcome's error text: one line, not too long (a server's answer can be several)."""
+    text = one_line(" ".join(text.split()))
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+class Unsendable(Exception):
+    """This message cannot be written out (a header that cannot be encoded, not an address):
+    it fails on its own, the rest of the batch goes on."""
+
+
+def addresses(message: Message) -> tuple[str, list[str]]:
+    """The envelope: the sender's addr-spec (Sender, else From: "Ana Peña <a@x.org>" gives
+    a@x.org) and the recipients' (To, Cc, Bcc)."""
+    try:
+        field = "Sender" if message["Sender"] is not None else "From"
+        if message[field] is None:
+            raise ValueError("no From header")
+        sender = headers.address(str(message[field]))
+        recipients = [headers.addr_spec(a) for name in ("To", "Cc", "Bcc")
+                      for value in message.get_all(name, [])
+                      for a in headers.parse_addresses(str(value))]  # fmt: skip
+    except Exception as e:
+        raise Unsendable(f"cannot read the addresses: {type(e).__name__}: {e}") from None
+    if not recipients:
+        raise Unsendable("no recipient (To, Cc)")
+    return sender, recipients
+
+
+def ascii_address(spec: str) -> str | None:
+    """The address in ASCII (a non-ASCII domain in IDNA), None when its local part is not
+    ASCII (it needs SMTPUTF8)."""
+    try:
+        return headers.addr_spec(headers.parse_addresses(spec)[0], utf8=False)
+    except ValueError:
+        return None
+
+
+def flatten(message: Message, policy: EmailPolicy[Any]) -> bytes:
+    """The message's bytes, without any Bcc; an Unsendable naming the header that cannot be
+    encoded ("cannot encode header Subject: ...") or what else failed."""
+    try:
+        copied = copy.copy(message)
+        del copied["Bcc"]
+        buffer = io.BytesIO()
+        BytesGenerator(buffer, mangle_from_=False, policy=policy).flatten(copied)
+        return buffer.getvalue()
+    except Exception as error:
+        failed = f"{type(error).__name__}: {error}"
+        for part in message.walk():
+            for name, value in part.items():
+                try:
+                    policy.fold_binary(name, value)
+                except Exception as e:
+                    raise Unsendable(f"cannot encode header {name}: {type(e).__name__}: {e}") \
+                        from None  # fmt: skip
+        raise Unsendable(f"cannot encode the message: {failed}") from None
+
+
+def _needs_utf8(sender: str, recipients: Sequence[str]) -> bool:
+    return any(ascii_address(a) is None for a in [sender, *recipients])
 
 
 class SmtpSender:
@@ -153,33 +224,66 @@ class SmtpSender:
     async def send(
         self, messages: Sequence[Message], report: Report, stop: Callable[[], bool]
     ) -> None:
+        """Each message encoded and sent on its own: one that cannot be encoded, or that the
+        server refuses for good, is reported failed and the batch goes on."""
         import aiosmtplib
 
         client: aiosmtplib.SMTP | None = None
         for index, message in enumerate(messages):
             if stop():
-                return  # what was not sent goes back to the ledger
+                break  # what was not sent goes back to the ledger
+            try:  # the message itself: its envelope and its bytes
+                sender, recipients = addresses(message)
+                utf8 = _needs_utf8(sender, recipients)
+                if not utf8:
+                    sender = ascii_address(sender) or sender
+                    recipients = [ascii_address(a) or a for a in recipients]
+                data = flatten(message, SMTPUTF8 if utf8 else SMTP)
+            except Exception as error:  # Unsendable, or anything else about this message
+                report(index, "failed", _reason(str(error) if isinstance(error, Unsendable)
+                                                else f"{type(error).__name__}: {error}"))  # fmt: skip
+                continue
             try:
                 if client is None or not client.is_connected:
                     client = await self._connect()  # type: ignore[assignment]
                 assert client is not None
-                await client.send_message(message)
+                options = await _utf8_options(client) if utf8 else []
+                await client.sendmail(sender, recipients, data, mail_options=options)
             except (TimeoutError, aiosmtplib.SMTPException, OSError) as error:
                 outcome, text = classify(error)
-                report(index, outcome, text)
+                report(index, outcome, _reason(text))
                 if unreachable(error):  # one stuck server costs one timeout, not one per message
                     log.warning("SMTP server unreachable (%s): %d messages back to the ledger",
-                                text, len(messages) - index - 1)  # fmt: skip
+                                _reason(text), len(messages) - index - 1)  # fmt: skip
                     for rest in range(index + 1, len(messages)):
-                        report(rest, "retry", f"not attempted: {text}")
-                    await _close(client)
-                    return
-                if not isinstance(error, aiosmtplib.SMTPRecipientsRefused):
+                        report(rest, "retry", f"not attempted: {_reason(text)}")
+                    break
+                if not isinstance(error, (aiosmtplib.SMTPRecipientsRefused,
+                                          aiosmtplib.SMTPNotSupported)):  # fmt: skip
                     await _close(client)
                     client = None
                 continue
+            except Exception as error:  # an address aiosmtplib will not write, anything else
+                report(index, "failed", _reason(f"cannot send: {type(error).__name__}: {error}"))
+                await _close(client)
+                client = None
+                continue
             report(index, "sent", "")
         await _close(client)
+
+
+async def _utf8_options(client: object) -> list[str]:
+    """MAIL options for a message with a non-ASCII address: SMTPUTF8 (aiosmtplib raises
+    SMTPNotSupported when the server does not offer it), 8BITMIME when offered."""
+    import aiosmtplib
+
+    assert isinstance(client, aiosmtplib.SMTP)
+    if client.is_ehlo_or_helo_needed:
+        try:
+            await client.ehlo()
+        except aiosmtplib.SMTPHeloError:
+            await client.helo()
+    return ["SMTPUTF8"] + (["BODY=8BITMIME"] if client.supports_extension("8bitmime") else [])
 
 
 def unreachable(error: BaseException) -> bool:
@@ -213,9 +317,30 @@ class MaildirSender:
     async def send(
         self, messages: Sequence[Message], report: Report, stop: Callable[[], bool]
     ) -> None:
-        box = mailbox.Maildir(self.folder, create=True)
+        """Each message written on its own as bytes (RFC 2047-encoded headers; UTF-8 ones
+        only for a non-ASCII address): one that cannot be encoded is reported failed, a disk
+        that cannot take it (full, read-only) is a retry."""
+        box: mailbox.Maildir | None = None
         for index, message in enumerate(messages):
             if stop():
                 return
-            box.add(message)
+            try:
+                sender, recipients = addresses(message)
+                utf8 = _needs_utf8(sender, recipients)
+                data = flatten(message, DEFAULT.clone(utf8=utf8))
+            except Exception as error:
+                report(index, "failed", _reason(str(error) if isinstance(error, Unsendable)
+                                                else f"{type(error).__name__}: {error}"))  # fmt: skip
+                continue
+            try:
+                if box is None:
+                    box = mailbox.Maildir(self.folder, create=True)
+                box.add(data)
+            except OSError as error:  # full, read-only: it may work later
+                report(index, "retry", _reason(f"cannot write to {self.folder}: {error}"))
+                continue
+            except Exception as error:
+                report(index, "failed", _reason(f"cannot write to {self.folder}: "
+                                                f"{type(error).__name__}: {error}"))  # fmt: skip
+                continue
             report(index, "sent", "")
