@@ -21,8 +21,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
-import importlib.util
 import datetime as dt
+import importlib.util
 import json
 import mailbox
 import os

@@ -147,14 +147,17 @@ def test_local_guide_drives_timeline_feed_and_reminders(leas: Path) -> None:
         out = invoke("remind", doc_profile, "--dry-run", "--from", "2025-07-01", "--until",
                      "2025-07-15")  # fmt: skip
         assert out.exit_code == 0, out.output
-        return next(line for line in out.stdout.splitlines()
-                    if " overdue " in line and line.endswith(SUBMIT_1))  # fmt: skip
+        lines = out.stdout.splitlines()
+        found = next(line for line in lines
+                     if " overdue " in line and line.endswith(SUBMIT_1))  # fmt: skip
+        told = [line for line in lines if " escalation " in line and line.endswith(SUBMIT_1)]
+        return found + (" (escalated)" if told else "")
 
     line = overdue_line(profile)
-    assert line.startswith("2025-07-11 08:00 PDT") and " cc " not in line  # never escalated
+    assert line.startswith("2025-07-11 08:00 PDT") and "escalated" not in line  # never told
     # confirmed against CDE's guide: CDE's date, escalated as the 2024 one is
     guide.write_text(guide.read_text().replace("confirmed = false", "confirmed = true"))
-    assert " cc " in overdue_line(profile)
+    assert "(escalated)" in overdue_line(profile)
     assert item(timeline(profile), SUBMIT_1)["date_source"] == "cde"
 
 
@@ -437,12 +440,12 @@ def test_daemon_picks_up_an_edited_local_guide(leas: Path, tmp_path: Path) -> No
     assert daemon.replan(force=True)
     assert daemon.timelines["dawn-usd"].get(SUBMIT_1).due == dt.date(2025, 7, 10)
 
-    def overdue() -> list[Any]:
+    def overdue(kind: str = "overdue") -> list[Any]:
         return [r for r in Ledger(daemon.state).rows(["dawn-usd"])
-                if r.kind == "overdue" and r.items == (SUBMIT_1,) and r.status == "pending"]  # fmt: skip
+                if r.kind == kind and r.items == (SUBMIT_1,) and r.status == "pending"]  # fmt: skip
 
     assert [r.send_at.date() for r in overdue()] == [dt.date(2025, 7, 11)]
-    assert all(r.cc == () for r in overdue())  # an unconfirmed date is never escalated
+    assert not overdue("escalation")  # an unconfirmed date is never escalated
     assert not daemon.replan()  # nothing changed
     text = guide.read_text().replace("2025-07-10", "2025-07-17")
     guide.write_text(text.replace("confirmed = false", "confirmed = true"))
@@ -450,7 +453,7 @@ def test_daemon_picks_up_an_edited_local_guide(leas: Path, tmp_path: Path) -> No
     assert daemon.replan()
     assert daemon.timelines["dawn-usd"].get(SUBMIT_1).due == dt.date(2025, 7, 17)
     assert [r.send_at.date() for r in overdue()] == [dt.date(2025, 7, 18)]
-    assert all(r.cc for r in overdue())  # confirmed: CDE's date, escalated when missed
+    assert overdue("escalation")  # confirmed: CDE's date, escalated when missed
     # a broken guide keeps the plan made with its last good version
     guide.write_text(text.replace("2025-07-17", "2025-13-01"))
     assert daemon.replan()

@@ -1198,6 +1198,7 @@ def _daemon(
     from pacing.adapters.state import State
     from pacing.adapters.statedir import state_dir
     from pacing.clock import ClockGuard, now
+    from pacing.reminders.actions import LinkConfig
     from pacing.reminders.daemon import Daemon
     from pacing.reminders.send import MaildirSender, SmtpConfig, SmtpSender
 
@@ -1208,6 +1209,8 @@ def _daemon(
     click.echo(f"pacing: reminders go to {sender.describe()}", err=True)
     clock = ClockGuard(now)  # a clock jump is not believed at once (see ClockGuard)
     daemon = Daemon(list(sources), State(), sender, clock, links=links)  # links: base URL known
+    # the mailto form of List-Unsubscribe, with or without a base URL (an address someone reads)
+    daemon.mailto = LinkConfig.from_env(config_file=state_dir() / "pacing.toml", insecure=True).mailto
     if page_url is not None:
         daemon.page_url = page_url
     clock.on_back = daemon.ledger.revive_folded

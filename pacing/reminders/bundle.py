@@ -126,8 +126,10 @@ def compose_bundle(
     now: dt.datetime,
     links: Links | None = None,
     late: bool = False,
+    mailto: str | None = None,
 ) -> Message:
-    """The one email for one recipient's rows (`late`: they came due while no daemon ran).
+    """The one email for one recipient's rows (`late`: they came due while no daemon ran;
+    `mailto`: an address that acts on unsubscribe mail, else the links' own, if any).
     Its Message-ID is its first row's (the carrier): the daemon records the others as carried."""
     import css_inline
 
@@ -160,5 +162,5 @@ def compose_bundle(
     html = css_inline.inline(html_env.get_template("bundle.html.j2").render(context))
     carrier = rows[0]
     one_click = footers[0].unsubscribe_url if len(footers) == 1 else None
-    mailto = links.mailto if links is not None else None
+    mailto = mailto or (links.mailto if links is not None else None)
     return envelope(carrier, sender, now, line, text, html, one_click, mailto=mailto)

@@ -95,7 +95,8 @@ class Daemon:
     sender: Sender
     now: Callable[[], dt.datetime]
     page_url: Callable[[str], str | None] = lambda lea_id: None
-    links: Links | None = None  # served (`serve --base-url`): unsubscribe and Mark-done links
+    links: Links | None = None  # the base URL known: unsubscribe, Mark-done, delivery links
+    mailto: str | None = None  # PACING_UNSUBSCRIBE_MAILTO: the mailto form of List-Unsubscribe
     # the bundled guides' folder; then PACING_GUIDES and each source's guides/ folder
     guide_dir: Path = field(default_factory=lambda: data_dir("guides"))
     timelines: dict[str, Timeline] = field(default_factory=dict)
@@ -321,7 +322,7 @@ class Daemon:
             return compose(rows[0], timeline, self.sender.address, page, now, self.links)
         late = all(now - r.send_at > self.late for r in rows)
         return compose_bundle(rows, self.timelines, self.sender.address, self.page_url, now,
-                              self.links, late)  # fmt: skip
+                              self.links, late, self.mailto)  # fmt: skip
 
     def _composed(
         self, batch: list[tuple[Row, ...]], now: dt.datetime, report: StepReport
