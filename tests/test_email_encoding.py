@@ -40,6 +40,7 @@ from pacing.core.caseload_reminders import ledger_id
 from pacing.core.reminders import plan
 from pacing.core.timeline import Timeline, expand
 from pacing.reminders.actions import Links
+from pacing.reminders.bundle import compose_bundle
 from pacing.reminders.caseload_digest import compose_caseload, digest_subject
 from pacing.reminders.compose import compose, envelope, subject
 from pacing.reminders.ledger import Row
@@ -240,6 +241,10 @@ def test_any_names_arrive_as_written(server: Server, lea_name: str, title: str, 
     contact = HeaderRegistry()("From", sender).addresses[0].display_name
     messages = [compose(r, t, sender, "https://cim.example.org/p/", NOW) for r in ROWS]
     messages.append(digest_for(t, caseload, sender))
+    # the daemon's own path: one person's reminders of one moment in one email
+    one = "lead@riverbend.example.org"
+    same = [dataclasses.replace(r, key=r.key + "|b", to=one) for r in ROWS]
+    messages.append(compose_bundle(same, {t.lea.id: t}, sender, lambda _: None, NOW))
     to_utf8 = dataclasses.replace(ROWS[0], to="josé.peña@riverbend.example.org")
     messages.append(compose(to_utf8, t, sender, None, NOW))  # a non-ASCII address: SMTPUTF8
     tos = [str(m["To"]) for m in messages]
@@ -425,6 +430,10 @@ def test_html_parts_pass_vnu_and_fit_a_phone(tmp_path: Path) -> None:
     links = Links("https://cim.example.org", SECRET, mailto="cim@district.org")
     messages = [compose(r, t, FROM, "https://cim.example.org/p/", NOW, links) for r in ROWS]
     messages.append(digest_for(t, "Peñasco SELPA"))
+    one = "lead@riverbend.example.org"  # the daemon's path: a bundle, links for each part
+    same = [dataclasses.replace(r, to=one) for r in ROWS]
+    messages.append(compose_bundle(same, {t.lea.id: t}, FROM, lambda _: "https://x.org/p/",
+                                   NOW, links))  # fmt: skip
     pages = []
     for index, message in enumerate(messages):
         html = body(message, "html")
