@@ -48,12 +48,15 @@ class Sink:
 
 
 class SmtpServer:
-    def __init__(self) -> None:
-        self.sink = Sink()
+    """aiosmtpd on a free 127.0.0.1 port; `sink` takes the messages, `utf8` offers SMTPUTF8."""
+
+    def __init__(self, sink: Sink | None = None, utf8: bool = False) -> None:
+        self.sink = sink or Sink()
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]
-        self.controller = Controller(self.sink, hostname="127.0.0.1", port=port)
+        self.controller = Controller(self.sink, hostname="127.0.0.1", port=port,
+                                     enable_SMTPUTF8=utf8)  # fmt: skip
 
     def __enter__(self) -> SmtpServer:
         self.controller.start()

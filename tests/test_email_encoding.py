@@ -24,15 +24,13 @@ from email.message import EmailMessage, Message
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from pathlib import Path
-from smtpd import Sink
+from smtpd import Sink, SmtpServer
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import pytest
-from aiosmtpd.controller import Controller
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from serving import free_port
 
 from pacing.adapters.files import bundled_guides, load_lea
 from pacing.core.caseload import Caseload
@@ -84,22 +82,13 @@ class Recorder(Sink):
         return await super().handle_DATA(server, session, envelope)
 
 
-class Server:
+class Server(SmtpServer):
+    """tests/smtpd.py's server with the Recorder as its sink."""
+
+    sink: Recorder
+
     def __init__(self, utf8: bool = True, refuse_data: bytes | None = None) -> None:
-        self.sink = Recorder(refuse_data=refuse_data)
-        self.controller = Controller(self.sink, hostname="127.0.0.1", port=free_port(),
-                                     enable_SMTPUTF8=utf8)  # fmt: skip
-
-    def __enter__(self) -> Server:
-        self.controller.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.controller.stop()
-
-    @property
-    def port(self) -> int:
-        return int(self.controller.port)
+        super().__init__(Recorder(refuse_data=refuse_data), utf8)
 
 
 @pytest.fixture(scope="module")
