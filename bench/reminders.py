@@ -49,7 +49,7 @@ import sqlalchemy as sa
 from expand import profile  # bench/expand.py: the LEA generator
 
 from pacing.adapters.state import State
-from pacing.reminders.compose import compose
+from pacing.reminders.bundle import compose
 from pacing.reminders.daemon import Daemon
 from pacing.reminders.ledger import Ledger
 from pacing.reminders.send import MaildirSender, SmtpConfig, SmtpSender

@@ -26,7 +26,7 @@ from pacing.export import timeline as export
 from pacing.export.checklist import CSV_COLUMNS, render_checklist, render_feed_page
 from pacing.export.gantt import gantt_svg
 from pacing.export.ics import feed_events, revise, to_ics
-from pacing.reminders.compose import compose
+from pacing.reminders.bundle import compose
 from pacing.reminders.ledger import Row
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"

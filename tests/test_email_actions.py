@@ -26,8 +26,8 @@ from pacing.core.reminders import plan
 from pacing.core.timeline import expand
 from pacing.reminders import actions
 from pacing.reminders.actions import Claim, Links, sign, verify
-from pacing.reminders.bundle import compose_bundle
-from pacing.reminders.compose import compose, compose_catch_up, rrule_words
+from pacing.reminders.bundle import compose, compose_bundle, compose_catch_up
+from pacing.reminders.compose import rrule_words
 from pacing.reminders.ledger import Row
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -38,9 +38,9 @@ from pacing.core.caseload_reminders import ledger_id
 from pacing.core.reminders import plan
 from pacing.core.timeline import Timeline, expand
 from pacing.reminders.actions import Links
-from pacing.reminders.bundle import compose_bundle
+from pacing.reminders.bundle import compose, compose_bundle
 from pacing.reminders.caseload_digest import compose_caseload, digest_subject
-from pacing.reminders.compose import compose, envelope, subject
+from pacing.reminders.compose import envelope, subject
 from pacing.reminders.ledger import Row
 from pacing.reminders.send import MaildirSender, SmtpConfig, SmtpSender, flatten
 

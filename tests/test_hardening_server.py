@@ -38,7 +38,7 @@ from serving import serving as serve
 from pacing.adapters.files import bundled_guides, load_lea
 from pacing.core.timeline import expand
 from pacing.feeds.server import MAX_HEAD, READ_TIMEOUT, STALE_AFTER
-from pacing.reminders.compose import compose
+from pacing.reminders.bundle import compose
 from pacing.reminders.ledger import Row
 from pacing.reminders.send import SmtpConfig, SmtpSender
 

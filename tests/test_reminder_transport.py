@@ -23,7 +23,7 @@ from serving import free_port
 from pacing.adapters.files import bundled_guides
 from pacing.core.errors import DataError
 from pacing.core.timeline import expand
-from pacing.reminders.compose import compose
+from pacing.reminders.bundle import compose
 from pacing.reminders.ledger import Row
 from pacing.reminders.send import MaildirSender, SmtpConfig, SmtpSender
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Literal
 from zoneinfo import ZoneInfo
@@ -95,38 +95,25 @@ def plan(t: Timeline, chosen: Mapping[str, Delivery] | None = None) -> list[Remi
     overview = tuple(a for a in team if a in weekly or a in digested)
     found = [*_per_item(t, every), *_overdue(t, team, weekly), *_meetings(t, every),
              *_digests(t, overview), *_escalations(t, team)]  # fmt: skip
-    covered = _in_overview(t)
-    optional = _early_optional(t)
-    wanted = (r for r in found if not (r.to in overview and covered(r)) and
-              not (mode.get(r.to) == "each" and optional(r)))  # fmt: skip
-    return _once(wanted)
+    optional = frozenset(e.id for e in t.items if e.requirement != "required")
+    last = min(lea.reminders.offsets_days, default=0)
+    return _once(r for r in found
+                 if not _said_elsewhere(r, r.to in overview, mode.get(r.to), last, optional))
 
 
-def _early_optional(t: Timeline) -> Callable[[Reminder], bool]:
-    """An early reminder about work the guide does not require (an optional or recommended
-    box): only the last one before its date goes out (`daily` readers get them all)."""
-    last = min(t.lea.reminders.offsets_days, default=0)
-    optional = {e.id for e in t.items if e.requirement != "required"}
-
-    def early(r: Reminder) -> bool:
-        return r.kind == "due" and r.offset_days > last and r.items[0] in optional
-
-    return early
-
-
-def _in_overview(t: Timeline) -> Callable[[Reminder], bool]:
-    """Whether the Monday overview already gives a reminder to its reader: it lists what is
-    due in the next four weeks and what should start that week, so only the last reminder
-    before a required date stays (a nudge about optional work never does)."""
-    last = min(t.lea.reminders.offsets_days, default=0)
-    optional = {e.id for e in t.items if e.requirement != "required"}
-
-    def covered(r: Reminder) -> bool:
-        if r.kind == "start-by" or (r.kind == "due" and r.offset_days > last):
-            return True
-        return r.kind in ("due", "behind-plan") and r.items[0] in optional
-
-    return covered
+def _said_elsewhere(
+    r: Reminder, overview: bool, mode: Delivery | None, last: int, optional: frozenset[str]
+) -> bool:
+    """A reminder its reader already gets another way. The Monday overview lists what is due
+    in the next four weeks and what should start that week, so for its readers only the `last`
+    reminder before a required date stays; an early reminder about work the guide does not
+    require (an `optional` or recommended box) is never sent alone (`daily` readers get all)."""
+    early = r.kind == "due" and r.offset_days > last
+    if overview and (r.kind == "start-by" or early):
+        return True
+    if (overview and r.kind in ("due", "behind-plan")) or (mode == "each" and early):
+        return r.items[0] in optional
+    return False
 
 
 def _once(found: Iterable[Reminder]) -> list[Reminder]:

@@ -133,6 +133,11 @@ def compose_bundle(
     Its Message-ID is its first row's (the carrier): the daemon records the others as carried."""
     import css_inline
 
+    # a row planned with copies (before escalations had rows of their own): nobody's links in
+    # it, whoever clicks would act as its recipient
+    copied = rows[0].cc if len(rows) == 1 and rows[0].kind == "overdue" else ()
+    mailto = mailto or (links.mailto if links is not None else None)
+    links = None if copied else links
     found = parts(rows, timelines)
     if not found:
         raise ValueError("nothing to list: every item of these reminders is gone")
@@ -162,5 +167,30 @@ def compose_bundle(
     html = css_inline.inline(html_env.get_template("bundle.html.j2").render(context))
     carrier = rows[0]
     one_click = footers[0].unsubscribe_url if len(footers) == 1 else None
-    mailto = mailto or (links.mailto if links is not None else None)
-    return envelope(carrier, sender, now, line, text, html, one_click, mailto=mailto)
+    return envelope(carrier, sender, now, line, text, html, one_click, copied, mailto=mailto)
+
+
+def compose(
+    row: Row,
+    timeline: Timeline,
+    sender: str,
+    page_url: str | None,
+    now: dt.datetime,
+    links: Links | None = None,
+) -> Message:
+    """The email of one ledger row alone (a bundle of one)."""
+    return compose_bundle([row], {timeline.lea.id: timeline}, sender, lambda _: page_url, now,
+                          links)  # fmt: skip
+
+
+def compose_catch_up(
+    rows: Sequence[Row],
+    timeline: Timeline,
+    sender: str,
+    page_url: str | None,
+    now: dt.datetime,
+    links: Links | None = None,
+) -> Message:
+    """One email for one recipient's reminders that came due while no daemon ran."""
+    return compose_bundle(rows, {timeline.lea.id: timeline}, sender, lambda _: page_url, now,
+                          links, late=True)  # fmt: skip

@@ -5,25 +5,22 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Sequence
-from dataclasses import replace
 from email.message import EmailMessage
 from email.policy import default
 from email.utils import format_datetime
 from functools import cache
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
-from zoneinfo import ZoneInfo
 
 from pacing.core.dates import long_date
-from pacing.core.entry import STATUS_NAMES, Entry, source_sentence
+from pacing.core.entry import Entry
 from pacing.core.errors import one_line
-from pacing.core.timeline import Timeline
 from pacing.export.timeline import dated
 from pacing.reminders import headers
 from pacing.reminders.ledger import Row
 
 if TYPE_CHECKING:
-    from pacing.reminders.actions import Links
+    pass
 
 # Headlines (the Subject after the LEA's name). A plan (pacing's estimate) is never "due" or
 # "overdue"; CDE's dates say they are CDE's; assumed and district dates say so.
@@ -272,62 +269,6 @@ def _environments() -> tuple[Any, Any]:
     return text, html
 
 
-Bodies = tuple[str, str, str]
-# A recipient's links: (unsubscribe URL, ((item id, Mark-done URL), ...)); () when not served.
-Actions = tuple[str, tuple[tuple[str, str], ...]] | tuple[()]
-_BODIES: dict[
-    tuple[int, str, tuple[str, ...], dt.date, str | None, Actions], tuple[Timeline, Bodies]
-] = {}
-
-
-def _bodies(
-    kind: str,
-    items: tuple[str, ...],
-    due: dt.date,
-    timeline: Timeline,
-    page_url: str | None,
-    actions: Actions = (),
-) -> Bodies:
-    """Headline, text and HTML: the same for every recipient of one reminder (unless it carries
-    the recipient's own links), so they are kept for the timeline they were made from (a
-    re-planned timeline is a new object)."""
-    key = (id(timeline), kind, items, due, page_url, actions)
-    found = _BODIES.get(key)
-    if found is not None and found[0] is timeline:
-        return found[1]
-    if len(_BODIES) > 2048:
-        _BODIES.clear()
-    made = _render(kind, items, due, timeline, page_url, actions)
-    _BODIES[key] = (timeline, made)
-    return made
-
-
-def _render(
-    kind: str,
-    items: tuple[str, ...],
-    due: dt.date,
-    timeline: Timeline,
-    page_url: str | None,
-    actions: Actions = (),
-) -> Bodies:
-    import css_inline
-
-    wanted = set(items)
-    entries = [e for e in timeline.items if e.id in wanted]
-    first = entries[0] if entries else None
-    title = one_line(plain(headline(kind, first, due, len(entries))))
-    unsubscribe, done = actions if actions else (None, ())
-    context = {"lea": timeline.lea, "entries": entries, "headline": title, "kind": kind,
-               "page_url": page_url, "long": long_date, "dated": _dated,
-               "source_sentence": source_sentence, "status_names": STATUS_NAMES,
-               "plain": plain, "css_class": css_class, "unsubscribe_url": unsubscribe,
-               "done_urls": dict(done)}  # fmt: skip
-    text_env, html_env = _environments()
-    text = text_env.get_template("reminder.txt.j2").render(context)
-    html = css_inline.inline(html_env.get_template("reminder.html.j2").render(context))
-    return title, text, html
-
-
 def _dated(e: Entry) -> str:
     """The item's date after what it is: "CDE deadline: October 10, 2024"."""
     return dated(e, long_date, colon=True)
@@ -347,40 +288,6 @@ def _mailto(address: str, lea: str) -> str | None:
 def _url(url: str) -> str:
     """A URL in printable ASCII: anything else percent-encoded (UTF-8)."""
     return quote(one_line(url), safe="".join(map(chr, range(0x21, 0x7F))))
-
-
-def _actions(row: Row, timeline: Timeline, links: Links | None, now: dt.datetime) -> Actions:
-    """The recipient's own links (served only). A message copied to others (an escalated
-    overdue notice) carries none: whoever clicks would act as its recipient."""
-    if links is None or row.cc:
-        return ()
-    lea = timeline.lea.id
-    done = tuple((item, links.done(lea, row.to, item, now)) for item in row.items)
-    return links.unsubscribe(lea, row.to, now), done
-
-
-def compose(
-    row: Row,
-    timeline: Timeline,
-    sender: str,
-    page_url: str | None,
-    now: dt.datetime,
-    links: Links | None = None,
-) -> EmailMessage:
-    """The email for one ledger row. Every header value is made one line first, so names and
-    keys cannot inject headers (profiles reject CR/LF as well). With `links` (served: `serve
-    --base-url`) it carries RFC 8058 one-click unsubscribe and "Mark done" links, and the
-    mailto form of List-Unsubscribe when `links.mailto` is set."""
-    actions = _actions(row, timeline, links, now)
-    _, text, html = _bodies(row.kind, row.items, row.due, timeline, page_url, actions)
-    lea = timeline.lea
-    first = next((e for e in timeline.items if e.id == row.items[0]), None)
-    year = now.astimezone(ZoneInfo(lea.timezone)).year
-
-    line = subject(row.kind, first, row.due, lea.short_name, len(row.items), year)
-    cc = row.cc if row.kind == "overdue" else ()
-    return envelope(row, sender, now, line, text, html, actions[0] if actions else None, cc,
-                    mailto=links.mailto if links else None)  # fmt: skip
 
 
 def envelope(
@@ -425,19 +332,3 @@ def envelope(
     for part in message.iter_parts():
         del part["MIME-Version"]  # the message's own, not its parts'
     return message
-
-
-def compose_catch_up(
-    rows: Sequence[Row],
-    timeline: Timeline,
-    sender: str,
-    page_url: str | None,
-    now: dt.datetime,
-    links: Links | None = None,
-) -> EmailMessage:
-    """One email for one recipient's reminders that came due while no daemon ran: every item
-    listed once. Its Message-ID is the oldest row's (the carrier), so a resend after a kill is
-    recognised; the other rows are recorded as carried by it."""
-    items = tuple(dict.fromkeys(item for r in rows for item in r.items))
-    return compose(replace(rows[0], kind="catch-up", items=items, cc=()), timeline, sender,
-                   page_url, now, links)  # fmt: skip

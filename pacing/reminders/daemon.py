@@ -36,7 +36,6 @@ from pacing.core.timeline import Timeline, expand
 from pacing.reminders.actions import Links, without_opted_out
 from pacing.reminders.bundle import compose_bundle
 from pacing.reminders.caseload_digest import compose_caseload, local_day
-from pacing.reminders.compose import compose
 from pacing.reminders.ledger import Ledger, Row
 from pacing.reminders.send import Outcome, Sender
 
@@ -299,12 +298,11 @@ class Daemon:
         """One message per recipient: every reminder due to one person now, across items and
         LEAs (and, after downtime, the late ones); the carrier (first) row is the one with the
         smallest key, so a message resent after a kill keeps its Message-ID. A caseload digest
-        (its own email) and a row planned with copies (before escalations had rows of their
-        own) stay on their own."""
+        is an email of its own."""
         groups: dict[str, list[Row]] = {}
         out: list[tuple[Row, ...]] = []
         for row in rows:
-            if row.cc or is_caseload(row.lea):
+            if is_caseload(row.lea):
                 out.append((row,))
             else:
                 groups.setdefault(row.to, []).append(row)
@@ -316,10 +314,6 @@ class Daemon:
             load = self.caseloads[rows[0].lea]
             return compose_caseload(rows[0], load, self.timelines, self.sender.address,
                                     self.page_url, now, self.links)  # fmt: skip
-        if rows[0].cc:
-            timeline = self.timelines[rows[0].lea]
-            page = self.page_url(rows[0].lea)
-            return compose(rows[0], timeline, self.sender.address, page, now, self.links)
         late = all(now - r.send_at > self.late for r in rows)
         return compose_bundle(rows, self.timelines, self.sender.address, self.page_url, now,
                               self.links, late, self.mailto)  # fmt: skip
