@@ -52,6 +52,11 @@ def now() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(microsecond=0)
 
 
+def monotonic() -> float:
+    """Seconds on a clock no step of the wall clock moves (what waits are measured on)."""
+    return time.monotonic()
+
+
 def today(timezone: str = "America/Los_Angeles") -> dt.date:
     return now().astimezone(ZoneInfo(timezone)).date()
 
@@ -61,8 +66,10 @@ class ClockGuard:
     """The wall clock, checked against the monotonic clock between readings. A forward jump
     (VM resume, NTP step) larger than `tolerance` is not believed until it has persisted for
     `grace` of monotonic time: until then the clock reads as if it had not jumped, so nothing
-    falls "overdue" or is folded only by the jump. A backward jump is believed at once (it can
-    only delay) and reported to `on_back`, which re-plans what a believed forward jump folded."""
+    falls "overdue" or is folded only by the jump; a jump back to where the clock was before
+    it stepped back is believed at once. A backward jump is believed at once (it can only
+    delay); after a believed forward jump it is reported to `on_back`, which re-plans what that
+    jump folded (never what was delivered)."""
 
     wall: Callable[[], dt.datetime] = now
     monotonic: Callable[[], float] = time.monotonic
@@ -71,27 +78,47 @@ class ClockGuard:
     on_back: Callable[[dt.datetime], object] = lambda moment: None
     _trusted: tuple[dt.datetime, float] | None = None  # the last believed (wall, monotonic)
     _jump_since: float | None = None  # monotonic time a forward jump was first seen
+    _before_back: tuple[dt.datetime, float] | None = None  # the last trusted before a step back
+    _believed_forward: bool = False  # a forward jump was believed (a step back may undo it)
 
     def __call__(self) -> dt.datetime:
         wall, mono = self.wall(), self.monotonic()
         if self._trusted is None:
             self._trusted = (wall, mono)
             return wall
-        expected = self._trusted[0] + dt.timedelta(seconds=mono - self._trusted[1])
-        drift = wall - expected
-        if drift > self.tolerance:
+        drift = wall - _extrapolated(self._trusted, mono)
+        if drift > self.tolerance and not self._returned(wall, mono):
             if self._jump_since is None:
                 self._jump_since = mono
                 log.warning("the clock jumped forward %s: not believed for %s (until then "
-                            "the time is %s)", drift, self.grace, f"{expected:%Y-%m-%d %H:%M:%S}Z")  # fmt: skip
+                            "the time is %s)", drift, self.grace,
+                            f"{wall - drift:%Y-%m-%d %H:%M:%S}Z")  # fmt: skip
             if mono - self._jump_since < self.grace.total_seconds():
-                return expected.replace(microsecond=0)
+                return (wall - drift).replace(microsecond=0)
             log.warning("the clock's forward jump persisted for %s: believed", self.grace)
+            self._believed_forward = True
         elif drift < -self.tolerance:
-            log.warning("the clock jumped back %s: re-planning from %s", -drift,
-                        f"{wall:%Y-%m-%d %H:%M:%S}Z")  # fmt: skip
-            self.on_back(wall)
+            log.warning("the clock jumped back %s: %s", -drift, f"now {wall:%Y-%m-%d %H:%M:%S}Z")
+            self._before_back = self._before_back or self._trusted
+            if self._believed_forward:
+                self._believed_forward = False
+                self.on_back(wall)
         elif self._jump_since is not None:
             log.info("the clock is back where it was expected: the jump is forgotten")
         self._trusted, self._jump_since = (wall, mono), None
         return wall
+
+    def _returned(self, wall: dt.datetime, mono: float) -> bool:
+        """Whether a forward jump lands where the clock was before it stepped back."""
+        if self._before_back is None:
+            return False
+        if abs(wall - _extrapolated(self._before_back, mono)) > self.tolerance:
+            return False
+        log.warning("the clock is back where it was before it stepped back: believed")
+        self._before_back = None
+        return True
+
+
+def _extrapolated(trusted: tuple[dt.datetime, float], mono: float) -> dt.datetime:
+    """Where a trusted (wall, monotonic) reading says the wall clock is at `mono`."""
+    return trusted[0] + dt.timedelta(seconds=mono - trusted[1])

@@ -49,13 +49,16 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def serving(
-    folder: Path, env: dict[str, str], log: Path, *options: str, wait: float = 30
-) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    folder: Path, env: dict[str, str], log: Path, *options: str, wait: float = 30,
+    preamble: str = "",
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:  # fmt: skip
     """`pacing serve FOLDER --port P OPTIONS` with output in `log`, once /healthz answers (any
-    status); its base URL and process. Stopped with SIGTERM at the end."""
+    status); its base URL and process. Stopped with SIGTERM at the end (killed if it does not
+    stop). `preamble`: Python run in the process before the CLI (a test's fault)."""
     port = free_port()
+    cli = [*CLI[:-1], preamble + "\n" + CLI[-1]] if preamble else CLI
     with log.open("w") as out:
-        proc = subprocess.Popen([*CLI, "serve", str(folder), "--port", str(port), *options],
+        proc = subprocess.Popen([*cli, "serve", str(folder), "--port", str(port), *options],
                                 env=env, stdout=out, stderr=out)  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:
@@ -73,4 +76,32 @@ def serving(
         yield base, proc
     finally:
         proc.terminate()
-        proc.wait(timeout=20)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def state_folder(folder: Path, count: int, examples: Path) -> list[Path]:
+    """`count` profiles in `folder` made from `examples`/*.toml (a new id, name and CDS code
+    each; a SELPA per 16 and an FMTA consultant per 60 of them, as at state scale); their
+    paths, in order."""
+    folder.mkdir(parents=True, exist_ok=True)
+    sources = [(p.stem, p.read_text()) for p in sorted(examples.glob("*.toml"))]
+    made = []
+    for n in range(count):
+        stem, text = sources[n % len(sources)]
+        text = re.sub(r'(?m)^id = ".*"$', f'id = "{stem}-{n:04d}"', text, count=1)
+        text = re.sub(r'(?m)^name = "(.*?)"$', rf'name = "\1 {n:04d}"', text, count=1)
+        text = re.sub(r'(?m)^cds = ".*"$', f'cds = "{10000000000000 + n * 10:014d}"', text, count=1)
+        text = re.sub(r"(?m)^selpa = \{.*\}$",
+                      f'selpa = {{ name = "SELPA {n // 16:03d}", '
+                      f'email = "cim@selpa-{n // 16:03d}.example.org" }}', text)  # fmt: skip
+        text = re.sub(r"(?m)^fmta_consultant = \{.*\}$",
+                      f'fmta_consultant = {{ name = "Consultant {n // 60:02d}", '
+                      f'email = "c{n // 60:02d}@cde.example.gov" }}', text)  # fmt: skip
+        path = folder / f"{stem}-{n:04d}.toml"
+        path.write_text(text)
+        made.append(path)
+    return made

@@ -16,6 +16,7 @@ command -v chromium >/dev/null || need+=(chromium)
 command -v cc >/dev/null || need+=(gcc libc6-dev)
 command -v pkg-config >/dev/null || need+=(pkg-config)
 pkg-config --exists libical 2>/dev/null || need+=(libical-dev)
+command -v faketime >/dev/null || need+=(faketime)  # clock steps
 if [ "${#need[@]}" -gt 0 ]; then
   if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
     say "install these Debian packages (as root): ${need[*]}" >&2

@@ -418,7 +418,7 @@ def test_delivery_choices_are_shared_through_postgresql() -> None:
 
     with fresh_database() as url:
         one, two = State(url), State(url)
-        assert one.schema_version() == "0004" and two.deliveries() == {}
+        assert one.schema_version() == "0005" and two.deliveries() == {}
         counter = two.plan_counter()
         one.set_delivery("Pat@X.org", "weekly", AT)
         assert two.deliveries() == {"pat@x.org": ("weekly", AT)}

@@ -73,7 +73,7 @@ def make_old_store(url: str) -> None:
 
 
 def assert_upgraded_with_nothing_lost(state: State) -> None:
-    assert state.schema_version() == "0004"
+    assert state.schema_version() == "0005"
     assert state.done_marks("sunrise-usd") == {"x/step-1/a": DoneMark(dt.date(2024, 7, 9))}
     assert state.revisions("sunrise-usd")["u"].sequence == 3
     assert state.plan_counter() == 7
@@ -121,7 +121,7 @@ def test_instances_starting_at_once_upgrade_one_at_a_time(pg_url: str, tmp_path:
     results = [p.communicate(timeout=120) for p in procs]
     assert [p.returncode for p in procs] == [0] * 5, [err for _, err in results]
     outputs = {out.strip() for out, _ in results}
-    assert len(outputs) == 1 and outputs.pop().startswith("0004 ")
+    assert len(outputs) == 1 and outputs.pop().startswith("0005 ")
 
 
 def test_rotation_is_shared_through_the_database(pg_url: str) -> None:
@@ -159,7 +159,7 @@ def test_damaged_ledger_is_one_line_never_a_resend(tmp_path: Path, damage: str) 
     assert str(db) in out.stderr and "--accept-empty-ledger" in out.stderr
     if damage != "garbage":  # the way out, on purpose
         again = run(tmp_path, "db", "upgrade", "--accept-empty-ledger")
-        assert again.returncode == 0 and "schema: new -> 0004" in again.stdout, again.stderr
+        assert again.returncode == 0 and "schema: new -> 0005" in again.stdout, again.stderr
         assert run(tmp_path, "db", "check").returncode == 0
 
 

@@ -1,8 +1,8 @@
 """The state store: feed revisions, done marks, the reminder ledger, the instances, the feed
-secret, the opt-outs, the delivery choices. SQLite in the state dir by default; `PACING_DB`
-takes a PostgreSQL URL (shared by any number of instances) or any SQLAlchemy URL. The schema
-is versioned by Alembic (pacing/adapters/migrations) and upgraded at start, one instance at a
-time."""
+secret, the opt-outs, the delivery choices, the caseloads' slugs. SQLite in the state dir by
+default; `PACING_DB` takes a PostgreSQL URL (shared by any number of instances) or any
+SQLAlchemy URL. The schema is versioned by Alembic (pacing/adapters/migrations) and upgraded at
+start, one instance at a time."""
 
 from __future__ import annotations
 
@@ -25,6 +25,8 @@ from pacing.core.errors import DataError, Problem
 from pacing.core.lea import DELIVERIES
 from pacing.core.revision import Revision
 
+# an LEA's done marks (item, mark) and opt-outs (address, since), in a comparable form
+LeaMarks = tuple[tuple[tuple[str, DoneMark], ...], tuple[tuple[str, dt.datetime], ...]]
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 ADVISORY_LOCK = 0x7061_6369_6E67  # "pacing": one schema upgrade at a time on PostgreSQL
 ACCEPT_EMPTY = "PACING_ACCEPT_EMPTY_LEDGER"
@@ -110,6 +112,13 @@ setting = sa.Table(  # shared by every instance: the feed secrets
     metadata,
     sa.Column("name", sa.String(64), primary_key=True),
     sa.Column("value", sa.Text, nullable=False),
+)
+caseload_slug = sa.Table(  # a caseload's slug, given once per email: its URLs never move
+    "caseload_slug",
+    metadata,
+    sa.Column("email", sa.String(254), primary_key=True),  # lower case
+    sa.Column("slug", sa.String(80), nullable=False, unique=True),
+    sa.Column("since", sa.DateTime, nullable=False),  # naive UTC
 )
 
 
@@ -256,14 +265,15 @@ class State:
                   "at": at.astimezone(dt.UTC).replace(tzinfo=None)}  # fmt: skip
         with contextlib.suppress(sa.exc.IntegrityError), self.engine.begin() as conn:
             conn.execute(opt_out.insert().values(**values))
-        self._bump()
+            self._bump(conn)  # only when it is new: a replayed link changes nothing
 
     def opt_in(self, lea: str, address: str) -> bool:
         """Undo an opt-out (the address asked to hear again); whether there was one."""
         where = (opt_out.c.lea == lea) & (opt_out.c.address == address.lower())
         with self.engine.begin() as conn:
             found = conn.execute(opt_out.delete().where(where)).rowcount
-        self._bump()
+            if found:
+                self._bump(conn)
         return bool(found)
 
     def opted_out(self, lea: str) -> dict[str, dt.datetime]:
@@ -305,13 +315,14 @@ class State:
             rows = conn.execute(query).all()
         return {r.address: (r.mode, r.since.replace(tzinfo=dt.UTC)) for r in rows}
 
-    def _bump(self) -> None:
-        with self.engine.begin() as conn:
-            bumped = conn.execute(
-                plan_change.update().values(counter=plan_change.c.counter + 1)
-            ).rowcount
-            if not bumped:
-                conn.execute(plan_change.insert().values(id=1, counter=1))
+    def _bump(self, conn: sa.Connection | None = None) -> None:
+        """Tell running daemons and servers to re-plan (in `conn`'s transaction if given)."""
+        if conn is None:
+            with self.engine.begin() as conn:
+                return self._bump(conn)
+        bumped = conn.execute(plan_change.update().values(counter=plan_change.c.counter + 1))
+        if not bumped.rowcount:
+            conn.execute(plan_change.insert().values(id=1, counter=1))
 
     def plan_counter(self) -> int:
         with self.engine.connect() as conn:
@@ -322,6 +333,40 @@ class State:
         with self.engine.connect() as conn:
             rows = conn.execute(query).all()
         return {r.item: _mark(r.done_on, r.note, r.outcome, r.outcome_on) for r in rows}
+
+    def marks_by_lea(self) -> dict[str, LeaMarks]:
+        """Every LEA's done marks and opt-outs, in two queries (what a re-plan compares to
+        find the LEAs a change touched)."""
+        with self.engine.connect() as conn:
+            marks = conn.execute(sa.select(done_mark).order_by(done_mark.c.item)).all()
+            outs = conn.execute(sa.select(opt_out).order_by(opt_out.c.address)).all()
+        found: dict[str, tuple[list[tuple[str, DoneMark]], list[tuple[str, dt.datetime]]]] = {}
+        for r in marks:
+            found.setdefault(r.lea, ([], []))[0].append(
+                (r.item, _mark(r.done_on, r.note, r.outcome, r.outcome_on)))  # fmt: skip
+        for o in outs:
+            found.setdefault(o.lea, ([], []))[1].append((o.address, o.at.replace(tzinfo=dt.UTC)))
+        return {lea: (tuple(d), tuple(a)) for lea, (d, a) in found.items()}
+
+    def caseload_slugs(self) -> dict[str, str]:
+        """The slug given to each caseload email (lower case), kept from its first sight."""
+        query = sa.select(caseload_slug.c.email, caseload_slug.c.slug)
+        with self.engine.connect() as conn:
+            return {r.email: r.slug for r in conn.execute(query).all()}
+
+    def keep_caseload_slugs(self, slugs: Mapping[str, str], at: dt.datetime | None = None) -> bool:
+        """Record the slugs of emails seen for the first time (email -> slug), all or none:
+        False when another instance gave one of the emails or slugs first (read them again)."""
+        when = (at or dt.datetime.now(dt.UTC)).astimezone(dt.UTC).replace(tzinfo=None)
+        rows = [{"email": e.lower(), "slug": s, "since": when} for e, s in slugs.items()]
+        if not rows:
+            return True
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(caseload_slug.insert(), rows)
+        except sa.exc.IntegrityError:
+            return False
+        return True
 
 
 def _mark(on: dt.date, note: str | None, outcome: str | None, when: dt.date | None) -> DoneMark:

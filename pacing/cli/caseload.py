@@ -29,7 +29,7 @@ def caseload(
     """The caseloads of a profile folder (one per SELPA and FMTA consultant in the profiles'
     [contacts], plus caseloads.toml's): per LEA its program, step, next CDE deadline, days
     left, overdue and behind-plan counts, last submission and done marks."""
-    from pacing.adapters.caseloads import folder_caseloads
+    from pacing.adapters.caseloads import folder_caseloads, stored_state
     from pacing.adapters.files import profiles_in
     from pacing.core.caseload import rows, select
     from pacing.core.errors import DataError
@@ -46,7 +46,9 @@ def caseload(
             continue
         timelines[t.lea.id] = t
     loads = select(
-        folder_caseloads(folder, [t.lea for t in timelines.values()]), contact=contact, name=slug
+        folder_caseloads(folder, [t.lea for t in timelines.values()], stored_state()),
+        contact=contact,
+        name=slug,
     )
     if not loads and (contact or slug):
         wanted = f"--contact {contact}" if contact else f"--name {slug}"

@@ -919,10 +919,10 @@ def status(profiles: tuple[Path, ...], show_next: int) -> None:
     zones = {lea.id: ZoneInfo(lea.timezone) for lea in found}
     for given in profiles:  # a folder's caseload digests, in each contact's zone
         if given.is_dir():
-            from pacing.adapters.caseloads import folder_caseloads
+            from pacing.adapters.caseloads import folder_caseloads, stored_state
 
             here = [lea for lea in found if lea.id in zones]
-            for load in folder_caseloads(given, here):
+            for load in folder_caseloads(given, here, stored_state()):
                 zones[f"_caseload/{load.slug}"] = ZoneInfo(load.timezone)
     only = {z.key for z in zones.values()}
     default = ZoneInfo(str(Lea.model_fields["timezone"].default))
@@ -1032,7 +1032,9 @@ def remind(
     page, links = _email_links(config, sources[0])
     daemon = _daemon(sources, page, links)
     click.echo(f"pacing: {_links_said(config, 'carry')}", err=True)
-    asyncio.run(daemon.run())
+    from pacing.reminders.daemon import watch_from_env
+
+    asyncio.run(daemon.run(watch_from_env()))
 
 
 def _link_config(base_url: str | None, insecure: bool) -> LinkConfig:
@@ -1171,7 +1173,7 @@ def _preview_caseloads(
     from pacing.core.caseload_reminders import ledger_id, plan_caseload
     from pacing.reminders.actions import without_opted_out
 
-    for load in folder_caseloads(folder, [t.lea for t in timelines.values()]):
+    for load in folder_caseloads(folder, [t.lea for t in timelines.values()], state):
         first = start or today(load.timezone)
         last = until or first + dt.timedelta(days=30)
         planned = plan_caseload(load, timelines, first, last)
@@ -1199,6 +1201,7 @@ def _daemon(
     from pacing.adapters.statedir import state_dir
     from pacing.clock import ClockGuard, now
     from pacing.reminders.actions import LinkConfig
+    from pacing.reminders.continuity import MARK_FILE
     from pacing.reminders.daemon import Daemon
     from pacing.reminders.send import MaildirSender, SmtpConfig, SmtpSender
 
@@ -1208,7 +1211,8 @@ def _daemon(
     now()  # a bad PACING_NOW is a one-line error here, not a traceback in the loop
     click.echo(f"pacing: reminders go to {sender.describe()}", err=True)
     clock = ClockGuard(now)  # a clock jump is not believed at once (see ClockGuard)
-    daemon = Daemon(list(sources), State(), sender, clock, links=links)  # links: base URL known
+    daemon = Daemon(list(sources), State(), sender, clock, links=links,  # links: base URL known
+                    mark_file=state_dir() / MARK_FILE)  # fmt: skip
     # the mailto form of List-Unsubscribe, with or without a base URL (an address someone reads)
     daemon.mailto = LinkConfig.from_env(config_file=state_dir() / "pacing.toml", insecure=True).mailto
     if page_url is not None:
@@ -1275,6 +1279,9 @@ def serve(
     linked = linking.base_url is not None or insecure_links
     links = Links(base, book.secrets[0], mailto=linking.mailto) if linked else None
     daemon = _daemon((folder,), page, links)
+    from pacing.reminders.daemon import watch_from_env
+
+    watch = watch_from_env()
     if not linked:
         click.echo("pacing: emails carry no action links (Mark done, one-click unsubscribe): "
                    "no --base-url or PACING_BASE_URL", err=True)  # fmt: skip
@@ -1288,7 +1295,7 @@ def serve(
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop)
-        reminders = asyncio.create_task(daemon.run(signals=False))
+        reminders = asyncio.create_task(daemon.run(watch, signals=False))
         await server.serve()
         daemon.request_stop()
         await reminders
@@ -1365,6 +1372,25 @@ def db_upgrade(accept_empty_ledger: bool) -> None:
     now = state.schema_version()
     before = state.upgraded_from
     click.echo(f"schema: {now} (up to date)" if before == now else f"schema: {before or 'new'} -> {now}")
+
+
+@db.command("migrate")
+@click.option("--to", "url", required=True, metavar="URL", help="The new store, e.g. "
+              "postgresql://pacing@db.example.org/pacing (a new, empty database).")  # fmt: skip
+def db_migrate(url: str) -> None:
+    """Copy the state store (PACING_DB, else the state dir's SQLite) into a new database: the
+    reminder ledger with its marks, done marks, opt-outs, delivery choices and the feed secret.
+    Stop the daemons first; then set PACING_DB=URL for every instance. Nothing is sent again
+    and no feed URL changes."""
+    from pacing.adapters.state import State
+    from pacing.adapters.storecopy import copy_store
+
+    source, target = State(), State(url)
+    copied = copy_store(source, target)
+    said = ", ".join(f"{name} {n}" for name, n in copied.items() if n)
+    click.echo(f"copied into {target.engine.url.render_as_string(hide_password=True)}: "
+               f"{said or 'nothing (the store was empty)'}")  # fmt: skip
+    click.echo(f"now set PACING_DB={url} for every instance (`pacing db check` shows it)")
 
 
 @db.command("opt-in")

@@ -3,16 +3,24 @@
 Derived from the profiles' `[contacts]` (one caseload per contact email), plus the named ones of
 `caseloads.toml`; a named caseload with the slug or email of a derived one adds to it (its
 digest settings, more LEAs). Pure: the summaries take `today` as a parameter.
+
+Stable slugs. A caseload is keyed by its email: its slug (its URLs, its feed token, its digest's
+ledger id and opt-outs) is given the first time the email is seen and kept in the state store,
+so a name spelled another way, or another contact of the same name, never moves it. Given:
+a named caseload's own slug for its email, else the slug of the contact's name, with a short
+suffix from the email when another email holds it (`new_slugs`). The core takes the slugs
+known (email -> slug) and returns the new ones; the adapter keeps them.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import itertools
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
@@ -105,10 +113,37 @@ def _suffixed(slug: str, email: str) -> str:
     return f"{slug}-{hashlib.sha256(email.encode()).hexdigest()[:6]}"
 
 
-def derived(leas: Iterable[Lea]) -> list[Caseload]:
-    """One caseload per contact email found in the profiles' `[contacts]`; its name is the
-    name most profiles give that email; two contacts whose names make one slug each get a
-    short suffix from their email (stable whatever order the files are read in)."""
+def _free(slug: str, used: Collection[str]) -> str:
+    """`slug`, or `slug-2`, `slug-3`... the first that is not used."""
+    return next(
+        s for n in itertools.count(1) if (s := slug if n == 1 else f"{slug}-{n}") not in used
+    )
+
+
+def assign(wanted: Mapping[str, str], used: Collection[str]) -> dict[str, str]:
+    """A slug for each email of `wanted` (email -> the slug it wants): the one it wants when no
+    other has it (`used`, or another email that wants it too); else that slug with a short
+    suffix from the email (the same whatever order the files are read in)."""
+    taken = set(used)
+    wants = Counter(wanted.values())
+    out: dict[str, str] = {}
+    for email, slug in sorted(wanted.items()):
+        if slug in taken or wants[slug] > 1:
+            slug = _free(_suffixed(slug, email), taken)
+        taken.add(slug)
+        out[email] = slug
+    return out
+
+
+@dataclass(frozen=True)
+class _Contact:
+    name: str  # the name most profiles give the email
+    roles: tuple[str, ...]
+    leas: tuple[str, ...]
+
+
+def _contacts(leas: Iterable[Lea]) -> dict[str, _Contact]:
+    """The profiles' `[contacts]` by email (lower case), sorted."""
     names: dict[str, Counter[str]] = {}
     roles: dict[str, set[str]] = {}
     members: dict[str, set[str]] = {}
@@ -118,33 +153,92 @@ def derived(leas: Iterable[Lea]) -> list[Caseload]:
             names.setdefault(email, Counter())[contact.name] += 1
             roles.setdefault(email, set()).add(role)
             members.setdefault(email, set()).add(lea.id)
-    chosen = {e: min(c.items(), key=lambda kv: (-kv[1], kv[0]))[0] for e, c in names.items()}
-    slugs = Counter(slugify(n) for n in chosen.values())
-    return [
-        Caseload(
-            slug=slugify(name) if slugs[slugify(name)] == 1 else _suffixed(slugify(name), email),
-            name=name,
-            email=email,
-            roles=tuple(sorted(roles[email])),
-            leas=tuple(sorted(members[email])),
+    return {
+        email: _Contact(
+            min(names[email].items(), key=lambda kv: (-kv[1], kv[0]))[0],
+            tuple(sorted(roles[email])),
+            tuple(sorted(members[email])),
         )
-        for email, name in sorted(chosen.items())
+        for email in sorted(names)
+    }
+
+
+def derived(leas: Iterable[Lea], slugs: Mapping[str, str] | None = None) -> list[Caseload]:
+    """One caseload per contact email found in the profiles' `[contacts]`; its name is the
+    name most profiles give that email, its slug `slugs[email]` (the stored one, see
+    `new_slugs`). An email `slugs` lacks gets the slug of its name (`assign`)."""
+    found = _contacts(leas)
+    given = {e.lower(): s for e, s in (slugs or {}).items()}
+    missing = {e: slugify(c.name) for e, c in found.items() if e not in given}
+    given |= assign(missing, given.values())
+    return [
+        Caseload(slug=given[email], name=c.name, email=email, roles=c.roles, leas=c.leas)
+        for email, c in found.items()
     ]
+
+
+def new_slugs(
+    leas: Iterable[Lea], named: Mapping[str, CaseloadSpec], known: Mapping[str, str]
+) -> dict[str, str]:
+    """The slugs of the caseload emails seen for the first time (not in `known`, email ->
+    slug, each kept from then on, whatever the name says later): a named caseload's own slug
+    for its email, unless another email holds it; else the slug of the contact's name,
+    suffixed when a known slug, a named caseload of another email or another new email has it.
+    A known slug never moves, and is never given to another email."""
+    held = set(known.values())
+    explicit: dict[str, str] = {}
+    for slug, spec in named.items():
+        email = spec.email.lower() if spec.email else None
+        if email and email not in known and email not in explicit and slug not in held:
+            explicit[email] = slug
+    taken = held | {slug for slug, spec in named.items() if spec.email}
+    wanted = {
+        email: slugify(c.name)
+        for email, c in _contacts(leas).items()
+        if email not in known and email not in explicit
+    }
+    return explicit | assign(wanted, taken)
 
 
 Problem = tuple[str, str]  # (field, message), e.g. ("caseload.east.leas[2]", "no profile ...")
 
 
+def keyed_caseloads(
+    leas: Sequence[Lea],
+    named: Mapping[str, CaseloadSpec] | None = None,
+    known: Mapping[str, str] | None = None,
+) -> tuple[list[Caseload], list[Problem], dict[str, str]]:
+    """`caseloads` with the slugs already given to emails (`known`, email -> slug, as the
+    state store keeps them), and the slugs given now to the emails seen for the first time
+    (`new_slugs`: for the caller to keep)."""
+    named = named or {}
+    known = {e.lower(): s for e, s in (known or {}).items()}
+    new = new_slugs(leas, named, known)
+    loads, problems = _with_named(derived(leas, known | new), leas, named)
+    return loads, problems, new
+
+
 def caseloads(
-    leas: Sequence[Lea], named: Mapping[str, CaseloadSpec] | None = None
+    leas: Sequence[Lea],
+    named: Mapping[str, CaseloadSpec] | None = None,
+    slugs: Mapping[str, str] | None = None,
 ) -> tuple[list[Caseload], list[Problem]]:
     """Every caseload of a profile folder, sorted by slug, and what is wrong in the named ones
-    (an LEA id with no profile, a slug that is another contact's derived caseload)."""
-    found = {c.slug: c for c in derived(leas)}
+    (an LEA id with no profile, a slug that is another contact's derived caseload). `slugs`:
+    the slugs already given to emails (see `keyed_caseloads`); without, as if all were new."""
+    loads, problems, _ = keyed_caseloads(leas, named, slugs)
+    return loads, problems
+
+
+def _with_named(
+    loads: list[Caseload], leas: Sequence[Lea], named: Mapping[str, CaseloadSpec]
+) -> tuple[list[Caseload], list[Problem]]:
+    """The derived caseloads with caseloads.toml's named ones added (see `caseloads`)."""
+    found = {c.slug: c for c in loads}
     by_email = {c.email: c.slug for c in found.values() if c.email}
     known = {lea.id for lea in leas}
     problems: list[Problem] = []
-    for slug, spec in (named or {}).items():
+    for slug, spec in named.items():
         field = f"caseload.{slug}"
         for n, lea_id in enumerate(spec.leas):
             if lea_id not in known:

@@ -4,6 +4,7 @@ profile fails to validate."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import gzip
 import hashlib
@@ -16,6 +17,8 @@ from dataclasses import dataclass, field
 from email.utils import format_datetime
 from functools import cache
 from pathlib import Path
+from secrets import token_hex
+from typing import Any
 
 from pacing.adapters.files import CASELOADS_FILE, data_dir, load_lea, profiles_in
 from pacing.adapters.guidepath import GuideFile, load_guides_keeping
@@ -25,11 +28,11 @@ from pacing.cache import ByteCache, MiB
 from pacing.core.audience import Audience, audience
 from pacing.core.entry import DoneMark
 from pacing.core.errors import DataError, Problem, brief, fail
-from pacing.core.guide import Guide
+from pacing.core.guide import Guide, applicable_guides, missing_guides
 from pacing.core.lea import Lea
 from pacing.core.timeline import Timeline, expand
 from pacing.export.ics import FeedEvent, feed_events, revise, to_ics
-from pacing.feeds.caseloads import CaseloadDesk
+from pacing.feeds.caseloads import CASELOAD, CaseloadDesk
 
 log = logging.getLogger("pacing.feeds")
 ALL = "_all"  # the aggregate feed's id: never a valid LEA slug
@@ -63,6 +66,15 @@ class Rendered:
 STARTED = Rendered(b"", b"", '""', dt.datetime.min.replace(tzinfo=dt.UTC), "")  # a render under way
 
 
+GuideKey = tuple[tuple[str, ...], tuple[str, ...]]
+EVERY_GUIDE = "*"  # in a set of changed guide ids: a change that touches every LEA
+StateByLea = tuple[dict[str, dict[str, DoneMark]], dict[str, dict[str, dt.datetime]]]
+
+
+class RenderError(Exception):
+    """An LEA's calendar cannot be written (its events, or iCalendar refusing one)."""
+
+
 @dataclass(eq=False)
 class BookEntry:
     """One LEA of the book: its last good profile and timeline (a new entry for every change of
@@ -76,6 +88,9 @@ class BookEntry:
     # who turned the LEA's reminders off from an email (address -> aware instant), read with
     # the done marks: the pages and /healthz say whom the reminders reach (`audience`)
     opted_out: Mapping[str, dt.datetime] = field(default_factory=dict)
+    marks: Mapping[str, DoneMark] = field(default_factory=dict)  # the state store's, as planned
+    # the ids of the guides it was planned with and what they said was missing (see uses())
+    guide_key: GuideKey = ((), ())
     audience: Audience = field(init=False)
 
     def __post_init__(self) -> None:
@@ -115,6 +130,41 @@ def _field_names() -> frozenset[str]:
     return frozenset(names)
 
 
+def guide_key(guides: Sequence[Guide], lea: Lea) -> GuideKey:
+    """What of the guides an LEA's plan depends on, apart from their content: the ids of those
+    that apply to it, and what they say is missing for it."""
+    chosen = tuple(g.id for g in applicable_guides(guides, lea))
+    return chosen, tuple(missing_guides(guides, lea))
+
+
+def changed_guides(old: Sequence[Guide], new: Sequence[Guide]) -> set[str]:
+    """The ids of the guides added, removed or edited; EVERY_GUIDE too when what every plan
+    shows of all guides (the steps' titles) changed."""
+    before, after = {g.id: g for g in old}, {g.id: g for g in new}
+    touched = {i for i in before.keys() | after.keys() if before.get(i) != after.get(i)}
+    steps = [{s.number: s.title for g in guides for s in g.steps} for guides in (old, new)]
+    if steps[0] != steps[1]:
+        touched.add(EVERY_GUIDE)
+    return touched
+
+
+def _state_by_lea(state: State) -> StateByLea:
+    """Every LEA's done marks and opt-outs in two reads (as State.done_marks and
+    State.opted_out give one LEA's): a change in the store re-plans only the LEAs it is of."""
+    import sqlalchemy as sa
+
+    from pacing.adapters.state import _mark, done_mark, opt_out
+
+    marks: dict[str, dict[str, DoneMark]] = {}
+    opted_out: dict[str, dict[str, dt.datetime]] = {}
+    with state.engine.connect() as conn:
+        for r in conn.execute(sa.select(done_mark)):
+            marks.setdefault(r.lea, {})[r.item] = _mark(r.done_on, r.note, r.outcome, r.outcome_on)
+        for r in conn.execute(sa.select(opt_out).order_by(opt_out.c.address)):
+            opted_out.setdefault(r.lea, {})[r.address] = r.at.replace(tzinfo=dt.UTC)
+    return marks, opted_out
+
+
 class FeedBook:
     def __init__(
         self,
@@ -150,6 +200,12 @@ class FeedBook:
         self._revising = threading.Lock()  # one read-revise-save of a calendar's revisions at once
         self.caseloads = CaseloadDesk(self)
         self._plan_counter = -1
+        self._touched: set[str] = set()  # guides changed since the last whole refresh
+        # LEA id -> the entry its calendar was last written for, and why that failed (None: it
+        # did not): a failing LEA is left out of the aggregate and the caseloads, alone
+        self._checked: dict[str, tuple[BookEntry, str | None]] = {}
+        # what an unknown id's token is compared with: the same work as a known id's
+        self._dummy = [token_hex(16).encode() for _ in self.secrets]
 
     # -------------------------------------------------------------- tokens
 
@@ -162,27 +218,36 @@ class FeedBook:
         the previous one). Only the tokens of LEAs in the book are kept: an unknown id is
         looked up first and never cached (the same work and the same answer, no memory)."""
         expected = self._tokens.get(lea_id)
-        if expected is None:
+        if expected is None and self._known(lea_id):
             expected = [self.token(lea_id, secret).encode() for secret in self.secrets]
-            if lea_id == ALL or lea_id in self.entries or lea_id in self.caseloads.ids:
-                self._tokens.put(lea_id, expected, 2 * len(lea_id) + 100 * len(expected) + 200)
+            self._tokens.put(lea_id, expected, 2 * len(lea_id) + 100 * len(expected) + 200)
+        elif expected is None:  # no HMAC computed: unknown ids answer as fast as known ones
+            expected = self._dummy
         given = token.encode("utf-8", "replace")
         found = False
         for candidate in expected:
             found |= hmac.compare_digest(candidate, given)
-        return found
+        return found and expected is not self._dummy
+
+    def _known(self, token_id: str) -> bool:
+        """Whether a token id is the aggregate's, an LEA's or a caseload's (constant time)."""
+        if token_id == ALL or token_id in self.entries:
+            return True
+        slug = token_id.removeprefix(f"{CASELOAD}/")
+        return slug != token_id and slug in self.caseloads.loads
 
     # -------------------------------------------------------------- refresh
 
     def refresh(self) -> None:
-        """Pick up changed guides, profiles and dates; keep the last good feed on errors. Each
-        profile loads and plans on its own: a bad, vanishing or unreadable file is recorded
-        (log, `errors`, `problems`) and the others go on. Only the state store failing stops
-        a refresh (it is everyone's)."""
-        guides_changed = self._load_guides()
-        counter = self.state.plan_counter()  # `pacing done` / `undo` bump it
-        guides_changed |= counter != self._plan_counter
-        self._plan_counter = counter
+        """Pick up changed guides, profiles, dates, done marks and opt-outs; keep the last good
+        feed on errors. Only the LEAs a change touches are planned again (a profile: its LEA;
+        a guide: the LEAs it applies to; the state store: the LEAs whose marks or opt-outs
+        differ). Each profile loads and plans on its own: a bad, vanishing or unreadable file
+        is recorded (log, `errors`, `problems`) and the others go on. Only the state store
+        failing stops a refresh (it is everyone's; the next one does what this one did not)."""
+        self._touched |= self._load_guides()
+        counter = self.state.plan_counter()  # `pacing done` / `undo`, an email's link bump it
+        state = _state_by_lea(self.state) if counter != self._plan_counter else None
         try:
             paths = profiles_in(self.folder) if self.folder.exists() else []
         except OSError as e:  # the folder itself: keep every last good feed
@@ -193,12 +258,14 @@ class FeedBook:
             if str(entry.path) not in current:
                 del self.entries[lea_id]
                 self._by_path.pop(str(entry.path), None)
+                self._checked.pop(lea_id, None)
                 self._aggregate = None
         self.errors = {p: e for p, e in self.errors.items() if p in current}
         self.problems = {p: e for p, e in self.problems.items() if p in current}
         self._failed = {p: f for p, f in self._failed.items() if p in current}
         for path in paths:
-            self._refresh_one(path, guides_changed)
+            self._refresh_one(path, self._touched, state)
+        self._touched, self._plan_counter = set(), counter
         self.caseloads.update()
 
     def kind_of(self, path: str) -> str:
@@ -207,18 +274,18 @@ class FeedBook:
             return "guide"
         return "caseloads file" if Path(path).name == CASELOADS_FILE else "profile"
 
-    def _load_guides(self) -> bool:
+    def _load_guides(self) -> set[str]:
         """The guides on the folder's search path (bundled, PACING_GUIDES, `folder/guides/`),
-        read again when one is added, removed or edited. A bad guide keeps its last good
-        version (or is left out) and is named in the log, `errors` and /healthz; the others
-        are used."""
+        read again when one is added, removed or edited; the ids of those that changed. A bad
+        guide keeps its last good version (or is left out) and is named in the log, `errors`
+        and /healthz; the others are used."""
         try:
             stamp = guide_stamp([self.folder], self.guide_dir)
         except OSError as e:  # a guide vanished while looking: the next look sees
             log.error("cannot read the guides, keeping the last good ones: %s", brief(e))
-            return False
+            return set()
         if stamp == self._guide_stamp:
-            return False
+            return set()
         self._guide_stamp = stamp
         files, problems = load_guides_keeping([self.folder], self.guide_dir, self._guide_files)
         errors: dict[str, list[Problem]] = {}
@@ -235,27 +302,36 @@ class FeedBook:
             self.problems[path] = public_problem(Path(path), error)
         self._guide_errors = {path: str(DataError(found)) for path, found in errors.items()}
         guides = tuple(f.guide for f in files)
-        if guides == self._guides:
+        touched = changed_guides(self._guides, guides)
+        if touched:
+            self._guides = guides
+            self._guide_version += 1
+        return touched
+
+    def uses(self, entry: BookEntry, touched: set[str]) -> bool:
+        """Whether changed guides (`touched`, their ids) change the LEA's plan: they applied to
+        it or now do, or what is missing for it (no guide for its cohort) changed."""
+        if not touched:
             return False
-        self._guides = guides
-        self._guide_version += 1
-        return True
+        if EVERY_GUIDE in touched or touched & set(entry.guide_key[0]):
+            return True
+        return guide_key(self._guides, entry.lea) != entry.guide_key
 
     @staticmethod
     def _stat(path: Path) -> tuple[float, int]:
         st = path.stat()
         return st.st_mtime, st.st_size
 
-    def _refresh_one(self, path: Path, guides_changed: bool) -> None:
+    def _refresh_one(self, path: Path, touched: set[str], state: StateByLea | None) -> None:
         old = self.entries.get(self._by_path.get(str(path), ""))
         try:
             stamp = self._stat(path)
         except OSError:  # gone since the listing: the next refresh forgets it
             return
-        if old and not guides_changed and old.stamp == stamp and not self._new_day(old.lea):
+        if old and old.stamp == stamp and not self._stale(old, touched, state):
             return
-        if not guides_changed and self._failed.get(str(path)) == (stamp, self._guide_version):
-            return  # failed as it is: not read again until it (or a guide) changes
+        if state is None and self._failed.get(str(path)) == (stamp, self._guide_version):
+            return  # failed as it is: not read again until it, a guide or the state changes
         try:
             lea = load_lea(path, self._guides)
             if lea.id in self.entries and self.entries[lea.id].path != path:
@@ -263,8 +339,10 @@ class FeedBook:
         except Exception as e:  # load_lea maps content to DataError; anything else, the same
             self._failure(path, stamp, e)
             return
-        marks = self.state.done_marks(lea.id)  # the state store failing fails the refresh
-        opted_out = self.state.opted_out(lea.id)  # changes bump the plan counter, as marks do
+        if state is None:  # the state store failing fails the refresh
+            marks, opted_out = self.state.done_marks(lea.id), self.state.opted_out(lea.id)
+        else:
+            marks, opted_out = state[0].get(lea.id, {}), state[1].get(lea.id, {})
         try:
             entry = self._expand(path, stamp, lea, marks, opted_out)
         except Exception as e:  # planning this profile failed: the others go on
@@ -279,6 +357,16 @@ class FeedBook:
         self._by_path[str(path)] = lea.id
         self._aggregate = None
         log.info("planned %s (%d items)", lea.id, len(entry.timeline.items))
+
+    def _stale(self, entry: BookEntry, touched: set[str], state: StateByLea | None) -> bool:
+        """Whether an LEA whose profile is unchanged must be planned again: a new day in its
+        zone, a changed guide it uses, other done marks or opt-outs in the state store."""
+        if self._new_day(entry.lea) or self.uses(entry, touched):
+            return True
+        if state is None:
+            return False
+        marks, opted_out = state[0].get(entry.lea.id, {}), state[1].get(entry.lea.id, {})
+        return marks != entry.marks or opted_out != entry.opted_out
 
     def _failure(self, path: Path, stamp: tuple[float, int], error: Exception) -> None:
         """Record a profile's failure: in full for the log and `errors` (as `pacing check`
@@ -307,7 +395,8 @@ class FeedBook:
         today = self.now().astimezone(ZoneInfo(lea.timezone)).date()
         timeline = expand(self._guides, lea, today, marks)
         self._today[lea.id] = today
-        return BookEntry(path, stamp, lea, timeline, dict(opted_out or {}))
+        key = guide_key(self._guides, lea)
+        return BookEntry(path, stamp, lea, timeline, dict(opted_out or {}), dict(marks), key)
 
     # -------------------------------------------------------------- rendering
     # feed() and aggregate() render (slow: planning's output to iCalendar, revisions in the
@@ -324,23 +413,73 @@ class FeedBook:
 
     def feed(self, entry: BookEntry) -> Rendered:
         """The LEA's calendar, rendered once per change (kept while the render cache, bounded
-        in bytes, has room for it: a re-render gives the same bytes and ETag)."""
+        in bytes, has room for it: a re-render gives the same bytes and ETag). RenderError
+        when it cannot be written: recorded (`render_failure`), and tried again only for a
+        new entry."""
         found, current = self.latest_feed(entry)
         if found is not None and current:
             return found
-        events = feed_events(entry.timeline)
-        rendered = self._feed(f"CIM: {entry.lea.name}", entry.lea.id, events, self.now())
+        try:
+            events = _events(entry)
+            rendered = self._feed(f"CIM: {entry.lea.name}", entry.lea.id, events, self.now())
+        except RenderError as e:
+            if self._checked.get(entry.lea.id, (None, None))[1] != str(e):
+                log.error("cannot write the calendar of %s (%s), left out of the aggregate and "
+                          "caseload feeds: %s", entry.lea.id, entry.path.name, e)  # fmt: skip
+            self._checked[entry.lea.id] = (entry, str(e))
+            raise
+        self._checked[entry.lea.id] = (entry, None)
         self._renders.put(entry.lea.id, (entry, rendered), rendered.size)
         return rendered
 
+    def render_failure(self, entry: BookEntry) -> str | None:
+        """Why the entry's calendar cannot be written (None: it can, or it was not tried)."""
+        checked, why = self._checked.get(entry.lea.id, (None, None))
+        return why if checked is entry else None
+
+    def render_failures(self) -> list[str]:
+        """The LEAs whose calendar cannot be written, as /healthz says them (file and id)."""
+        return [f"profile {e.path.name}: the calendar of {i} cannot be written; it is left out "
+                "of the aggregate and caseload feeds (the server log says why)"
+                for i, (e, why) in sorted(list(self._checked.items()))
+                if why and self.entries.get(i) is e]  # fmt: skip
+
+    def writable(self, members: Sequence[BookEntry]) -> tuple[list[BookEntry], list[BookEntry]]:
+        """The members whose own calendar can be written, and those whose cannot (their own
+        feed is rendered first when it was not yet for this entry: its failure is theirs)."""
+        good: list[BookEntry] = []
+        bad: list[BookEntry] = []
+        for entry in members:
+            if self._checked.get(entry.lea.id, (None, None))[0] is not entry:
+                with contextlib.suppress(RenderError):
+                    self.feed(entry)
+            (bad if self.render_failure(entry) else good).append(entry)
+        return good, bad
+
+    def combined(
+        self, title: str, calendar_id: str, members: Sequence[BookEntry],
+        events_of: Callable[[BookEntry], list[FeedEvent]],
+    ) -> Rendered:  # fmt: skip
+        """One calendar of several LEAs (the aggregate, a caseload): an LEA whose calendar
+        cannot be written is left out, and named in the calendar's description."""
+        good, bad = self.writable(members)
+        events = [ev for entry in good for ev in events_of(entry)]
+        return self._feed(title, calendar_id, events, self.now(), left_out(bad))
+
     def _feed(
-        self, name: str, calendar_id: str, events: Sequence[FeedEvent], now: dt.datetime
-    ) -> Rendered:
+        self, name: str, calendar_id: str, events: Sequence[FeedEvent], now: dt.datetime,
+        description: str = "",
+    ) -> Rendered:  # fmt: skip
         with self._revising:
             previous = self.state.revisions(calendar_id)
             revisions = revise(previous, events, now)
             self.state.save_revisions(calendar_id, revisions, previous)
-        body = to_ics(name, calendar_id, events, revisions)
+        try:
+            body = to_ics(name, calendar_id, events, revisions)
+        except Exception as e:  # iCalendar refusing an event: the calendar's own trouble
+            raise RenderError(f"{type(e).__name__}: {brief(e)}") from e
+        if description:
+            body = with_description(body, description)
         last = max((r.modified for r in revisions.values()), default=now)
         return Rendered.of(body, last)
 
@@ -358,14 +497,46 @@ class FeedBook:
             return found
         self._aggregate = STARTED  # a refresh during the render sets None: then it is not kept
         entries = dict(self.entries)  # the refresh thread may change the book meanwhile
-        events = [
-            ev
-            for lea_id in sorted(entries)
-            for ev in feed_events(entries[lea_id].timeline, prefix=True)
-        ]
+        members = [entries[lea_id] for lea_id in sorted(entries)]
         title = f"CIM: {self.folder.resolve().name} ({len(entries)} LEAs)"
-        rendered = self._feed(title, f"{ALL}-{self.folder.resolve().name}", events, self.now())
+        calendar_id = f"{ALL}-{self.folder.resolve().name}"
+        rendered = self.combined(title, calendar_id, members,
+                                 lambda e: _events(e, prefix=True))  # fmt: skip
         if self._aggregate is STARTED:
             self._aggregate = rendered
         self._last_aggregate = rendered
         return rendered
+
+
+def _events(entry: BookEntry, **options: Any) -> list[FeedEvent]:
+    """The entry's events (`feed_events`' options); RenderError when they cannot be made."""
+    try:
+        return feed_events(entry.timeline, **options)
+    except Exception as e:
+        raise RenderError(f"{type(e).__name__}: {brief(e)}") from e
+
+
+def left_out(bad: Sequence[BookEntry], limit: int = 10) -> str:
+    """The description of a calendar that leaves LEAs out ("" when none is)."""
+    if not bad:
+        return ""
+    named = [f"{e.lea.name} ({e.path.name})" for e in bad[:limit]]
+    more = f" and {len(bad) - limit} more" if len(bad) > limit else ""
+    return (f"Left out: {', '.join(named)}{more}: their calendar cannot be written from their "
+            "profile (the server's /healthz names them, its log says why).")  # fmt: skip
+
+
+def with_description(body: bytes, text: str) -> bytes:
+    """The calendar with DESCRIPTION (RFC 7986) and X-WR-CALDESC `text`, before its first
+    component (escaped and folded by icalendar)."""
+    from icalendar import Calendar
+
+    holder = Calendar()
+    holder.add("description", text)
+    holder.add("x-wr-caldesc", text)
+    lines = bytes(holder.to_ical()).removeprefix(b"BEGIN:VCALENDAR\r\n")
+    lines = lines.removesuffix(b"END:VCALENDAR\r\n")
+    at = body.find(b"\r\nBEGIN:", len(b"BEGIN:VCALENDAR")) + 2
+    if at == 1:  # no component: before the end
+        at = body.rindex(b"END:VCALENDAR\r\n")
+    return body[:at] + lines + body[at:]

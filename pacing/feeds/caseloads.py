@@ -15,7 +15,7 @@ from pacing.cache import ByteCache, MiB
 from pacing.core.caseload import Caseload, Row, cde_item, leas, rows
 from pacing.core.errors import DataError, brief
 from pacing.core.lea import Lea
-from pacing.export.ics import feed_events
+from pacing.export.ics import FeedEvent, feed_events
 
 if TYPE_CHECKING:
     from pacing.feeds.book import BookEntry, FeedBook, Rendered
@@ -66,7 +66,7 @@ class CaseloadDesk:
 
     def _load(self, path: Path, leas: list[Lea]) -> None:
         try:
-            loads = folder_caseloads(self.book.folder, leas)
+            loads = folder_caseloads(self.book.folder, leas, self.book.state)
         except DataError as e:
             if self.error != str(e):
                 log.error("caseloads error, keeping the last good caseloads: %s", e)
@@ -108,20 +108,20 @@ class CaseloadDesk:
     def feed(self, load: Caseload, plan: bool = False) -> Rendered:
         """CDE's dates of the caseload's LEAs, each summary prefixed with the LEA's short name;
         `plan` adds the planned work (start-by and finish-by targets). Same UIDs as the LEAs'
-        own feeds."""
+        own feeds. An LEA whose calendar cannot be written is left out, and named in the
+        calendar's description."""
         found, current = self.latest(load, plan)
         if found is not None and current:
             return found
         members = self.members(load)
         keep = None if plan else cde_item
-        events = [
-            ev
-            for entry in members
-            for ev in feed_events(entry.timeline, prefix=True, start_by=plan, keep=keep)
-        ]
+
+        def events(entry: BookEntry) -> list[FeedEvent]:
+            return feed_events(entry.timeline, prefix=True, start_by=plan, keep=keep)
+
         what = "CDE dates and plan" if plan else "CDE dates"
         title = f"CIM: {load.title} ({leas(len(members))}, {what})"
         calendar_id = f"{CASELOAD}-{load.slug}" + ("-plan" if plan else "")
-        rendered = self.book._feed(title, calendar_id, events, self.book.now())
+        rendered = self.book.combined(title, calendar_id, members, events)
         self._renders.put((load.slug, plan), (members, rendered), rendered.size)
         return rendered

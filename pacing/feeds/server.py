@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import functools
 import gc
 import logging
@@ -252,9 +253,25 @@ def create_app(book: FeedBook, base_url: str | None = None) -> ASGIApp:
                 await not_found(scope, receive, send)
                 return
             found, current = book.latest_feed(entry)
-            feed = await workers.latest(("feed", lea_id), found, current,
-                                        lambda: book.feed(entry))  # fmt: skip
+            feed = found
+            if book.render_failure(entry) is None:  # tried once per entry, not once per GET
+                feed = await workers.latest(("feed", lea_id), found, current,
+                                            lambda: book.feed(entry))  # fmt: skip
+            failure = book.render_failure(entry)
+            if failure is not None:
+                await cannot_write(scope, receive, send, lea_id, failure)
+                return
         await respond_feed(scope, receive, send, feed)
+
+    async def cannot_write(
+        scope: Scope, receive: Receive, send: Send, lea_id: str, why: str
+    ) -> None:
+        """503 for an LEA whose calendar cannot be written: one line, why (the token's holder
+        may know), until its profile changes."""
+        reason = " ".join(why.split())[:300]
+        text = f"The calendar of {lea_id} cannot be written from its profile: {reason}\n"
+        await Response(text, status_code=503, media_type="text/plain",
+                       headers={"retry-after": "60"})(scope, receive, send)  # fmt: skip
 
     async def respond_feed(
         scope: Scope, receive: Receive, send: Send, feed: Rendered | None
@@ -383,10 +400,12 @@ def create_app(book: FeedBook, base_url: str | None = None) -> ASGIApp:
             problems = await asyncio.to_thread(reminder_problems, book)
         except Exception as e:  # the feeds are still served from memory
             problems = [f"state db unreachable: {type(e).__name__}"]
-        try:  # said, never unhealthy: reminders that reach nobody, failed or retried rows
-            warnings = await asyncio.to_thread(reminder_warnings, book)
+        try:  # said, never unhealthy: LEAs left out of the aggregate (their calendar cannot
+            # be written), reminders that reach nobody, failed or retried rows
+            warnings = await asyncio.to_thread(lambda: [*book.render_failures(),
+                                                        *reminder_warnings(book)])  # fmt: skip
         except Exception:  # the state db: a problem above already
-            warnings = reminder_warnings(book, ledger=False)
+            warnings = [*book.render_failures(), *reminder_warnings(book, ledger=False)]
         if not book.entries:
             problems.insert(0, "no feeds")
         # a served file that is not valid: its name in the folder and the fields, never the
@@ -510,15 +529,28 @@ async def prebuild_once(
     joins the render of its feed), each LEA feed whose LEA changed (or is new) and is not
     rendered yet, each caseload feed whose LEAs changed (the plan's only when it was asked for
     before), then the aggregate when any of these changed or it is not current: GETs are then
-    answered from bytes. `built` (kept from pass to pass) remembers what each feed was last
-    rendered for: a feed the render caches let go of is rendered again on its next GET, not
-    here, and a render that failed is tried again after the next change. Returns the number
-    of renders waited for."""
+    answered from bytes. What to render is found on a thread too (it looks at every LEA).
+    `built` (kept from pass to pass) remembers what each feed was last rendered for: a feed
+    the render caches let go of is rendered again on its next GET, not here, and a render
+    that failed is tried again after the next change. Returns the number of renders waited
+    for."""
     built = {} if built is None else built
+    jobs = await asyncio.to_thread(_prebuild_jobs, book, built)
+    for key, source, job in jobs:
+        with contextlib.suppress(Exception):  # logged once by Workers; the last render stays
+            await asyncio.shield(workers.start(key, job))
+        built[key] = source if key != ALL else book.latest_aggregate()[0]
+    return len(jobs)
+
+
+def _prebuild_jobs(
+    book: FeedBook, built: dict[Hashable, object]
+) -> list[tuple[Hashable, object, Callable[[], Rendered]]]:
+    """What `prebuild_once` renders: (key, what it is rendered for, the render)."""
     desk = book.caseloads
     if not book.latest_aggregate()[1]:  # the book changed: forget LEAs and caseloads gone
-        live: set[Hashable] = {("feed", i) for i in book.entries} | {ALL}
-        live |= {("caseload", slug, plan) for slug in desk.loads for plan in (False, True)}
+        live: set[Hashable] = {("feed", i) for i in list(book.entries)} | {ALL}
+        live |= {("caseload", slug, plan) for slug in list(desk.loads) for plan in (False, True)}
         for gone in [key for key in built if key not in live]:
             del built[gone]
     jobs: list[tuple[Hashable, object, Callable[[], Rendered]]] = []
@@ -541,11 +573,7 @@ async def prebuild_once(
     last, current = book.latest_aggregate()
     if jobs or (not current and built.get(ALL, _NEVER) is not last):  # not again if it failed
         jobs.append((ALL, None, book.aggregate))
-    for key, source, job in jobs:
-        with contextlib.suppress(Exception):  # logged once by Workers; the last render stays
-            await asyncio.shield(workers.start(key, job))
-        built[key] = source if key != ALL else book.latest_aggregate()[0]
-    return len(jobs)
+    return jobs
 
 
 _gc_lock = threading.Lock()
@@ -679,7 +707,6 @@ def reminder_problems(book: FeedBook) -> list[str]:
     """Why the reminders of this process are unhealthy (empty: healthy, or no daemon here):
     reminders late beyond PACING_LATE_SECONDS (900), or the daemon loop silent for longer than
     PACING_STALL_SECONDS (180)."""
-    import datetime as dt
     import os
     import socket
 
@@ -696,14 +723,19 @@ def reminder_problems(book: FeedBook) -> list[str]:
     stall = dt.timedelta(seconds=float(os.environ.get("PACING_STALL_SECONDS", "180")))
     last = max(d["last_step_at"] or d["started_at"] for d in mine)
     if moment - last > stall:
-        problems.append(f"reminder loop has not run a step for {(moment - last).seconds} s "
-                        f"(limit {stall.seconds} s)")  # fmt: skip
+        problems.append(f"reminder loop has not run a step for {_seconds(moment - last)} s "
+                        f"(limit {_seconds(stall)} s)")  # fmt: skip
     late = dt.timedelta(seconds=float(os.environ.get("PACING_LATE_SECONDS", "900")))
     count, oldest = ledger.late(moment - late)
     if count and oldest:
-        problems.append(f"{count} reminders late by more than {late.seconds} s "
+        problems.append(f"{count} reminders late by more than {_seconds(late)} s "
                         f"(the oldest due {oldest:%Y-%m-%d %H:%M}Z)")  # fmt: skip
     return problems
+
+
+def _seconds(span: dt.timedelta) -> int:
+    """A duration in whole seconds (timedelta.seconds drops the days)."""
+    return int(span.total_seconds())
 
 
 def reminder_warnings(book: FeedBook, limit: int = 10, ledger: bool = True) -> list[str]:

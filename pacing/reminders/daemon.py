@@ -15,27 +15,29 @@ import os
 import secrets
 import signal
 import socket
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from email.message import Message
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from pacing import clock
 from pacing.adapters.caseloads import caseloads_file, folder_caseloads
 from pacing.adapters.files import data_dir, load_lea, profiles_in
 from pacing.adapters.guidepath import GuideFile, load_guides_keeping
 from pacing.adapters.guidepath import stamp as guide_stamp
-from pacing.adapters.state import State
+from pacing.adapters.state import LeaMarks, State
 from pacing.core.caseload import Caseload, digest
 from pacing.core.caseload_reminders import is_caseload, ledger_id, plan_caseload, weekly, window
-from pacing.core.errors import DataError, brief
-from pacing.core.guide import Guide
-from pacing.core.lea import DELIVERIES, Delivery
+from pacing.core.errors import DataError, Problem, brief
+from pacing.core.guide import Guide, missing_guides
+from pacing.core.lea import DELIVERIES, Delivery, Lea
 from pacing.core.reminders import Reminder, plan
 from pacing.core.timeline import Timeline, expand
 from pacing.reminders.actions import Links, without_opted_out
 from pacing.reminders.bundle import compose_bundle
 from pacing.reminders.caseload_digest import compose_caseload, local_day
+from pacing.reminders.continuity import Continuity, LedgerMismatch
 from pacing.reminders.ledger import Ledger, Row
 from pacing.reminders.send import Outcome, Sender
 
@@ -43,10 +45,11 @@ log = logging.getLogger("pacing.reminders")
 RETRY_FIRST = dt.timedelta(minutes=1)
 RETRY_MAX = dt.timedelta(hours=2)
 MAX_ATTEMPTS = 20
-BATCH = 500
+BATCH = 20  # recipients (emails) per claim: several daemons share a burst
 LATE = dt.timedelta(minutes=15)  # PACING_LATE_SECONDS: late reminders (status, /healthz, catch-up)
 LATE_STEP = dt.timedelta(seconds=60)  # a step starting later than this after its instant is logged
 CLOCK_BEHIND = dt.timedelta(minutes=2)  # the clock behind the last recorded step: it went back
+WATCH = 30.0  # seconds: PACING_WATCH_SECONDS
 PAUSE_AFTER_ERROR = 5.0  # seconds before the loop tries again after a failed step
 
 
@@ -66,9 +69,31 @@ def _what(row: Row) -> str:
     return f"{row.kind} {row.lea} {row.items[0]} to {_domain(row.to)}"
 
 
+def _stamp(path: Path) -> object:
+    """What changes when a file is edited (mtime and size), or None when it is gone."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size
+
+
 def chosen_deliveries(state: State) -> dict[str, Delivery]:
     """How often each person chose to get email (from an email's link or `pacing db delivery`)."""
     return {a: m for a, (m, _) in state.deliveries().items() if m in DELIVERIES}
+
+
+def watch_from_env() -> float:
+    """PACING_WATCH_SECONDS: how often the daemon looks for changes and re-reads the clock."""
+    text = os.environ.get("PACING_WATCH_SECONDS", "")
+    try:
+        seconds = float(text) if text else WATCH
+    except ValueError:
+        seconds = 0.0
+    if not 0 < seconds <= 3600:
+        raise DataError([Problem("environment", "PACING_WATCH_SECONDS",
+                                 f"{text!r} is not a number of seconds in (0, 3600]")])  # fmt: skip
+    return seconds
 
 
 def late_after() -> dt.timedelta:
@@ -101,13 +126,25 @@ class Daemon:
     timelines: dict[str, Timeline] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
     stopping: bool = False
+    monotonic: Callable[[], float] = clock.monotonic  # what waits are measured on
+    mark_file: Path | None = None  # the state dir's copy of the ledger's marks (continuity)
     _seen: object = None
     _wake: asyncio.Event | None = None
     _guide_files: dict[str, GuideFile] = field(default_factory=dict)  # path -> last good
-    _guide_errors: dict[str, str] = field(default_factory=dict)  # guide path -> its error
+    _guide_errors: dict[str, str] = field(default_factory=dict)  # source|guide path -> error
+    _guide_stamps: dict[str, object] = field(default_factory=dict)  # source -> guides' stamp
+    _guides_of: dict[str, tuple[Guide, ...]] = field(default_factory=dict)  # source -> guides
+    _stamps: dict[str, object] = field(default_factory=dict)  # profile path -> its stamp
+    _lea_of: dict[str, str] = field(default_factory=dict)  # profile path -> LEA id
+    _marks: Mapping[str, LeaMarks] = field(default_factory=dict)  # as last planned
+    _chosen: dict[str, Delivery] = field(default_factory=dict)  # people's delivery choices
+    _counter: int | None = None  # the state store's plan counter, as last planned
+    _high: dt.datetime | None = None  # the latest time seen (see `_latest`)
+    _caseload_stamps: dict[str, object] = field(default_factory=dict)  # folder -> stamp
 
     def __post_init__(self) -> None:
         self.ledger = Ledger(self.state)
+        self.continuity = Continuity(self.state, self.mark_file)
         self.host = socket.gethostname()[:120]
         self.id = f"{self.host[:40]}:{os.getpid()}:{secrets.token_hex(4)}"
         self.started = self.now()
@@ -125,47 +162,97 @@ class Daemon:
     def _fingerprint(self) -> object:
         paths = [p for s in self.sources for p in profiles_in(s)]
         named = [c for s in self.sources if s.is_dir() and (c := caseloads_file(s)).exists()]
-        files = [*paths, *named]
-        stats = tuple((str(p), (st := p.stat()).st_mtime_ns, st.st_size) for p in files)
+        stats = tuple((str(p), _stamp(p)) for p in [*paths, *named])
         guides = guide_stamp(self.sources, self.guide_dir)  # bundled, PACING_GUIDES, guides/
         return stats, guides, self.state.plan_counter(), self.now().date()
 
     def replan(self, force: bool = False) -> bool:
-        """Re-plan when a profile, a guide, a done mark or the date changed."""
+        """Re-plan what changed, and only that: a profile (its LEA), a source's guides (its
+        LEAs), a done mark or an opt-out (that LEA), a delivery choice (every LEA), the LEA's
+        date. Whether anything changed."""
         seen = self._fingerprint()
         if seen == self._seen and not force:
             return False
         self._seen = seen
-        guides_of = {source: self._guides(source) for source in self.sources}
-        chosen = chosen_deliveries(self.state)  # people's own choices, from their emails
-        # Each profile on its own: a bad or vanishing file keeps its current reminders and the
-        # others are planned; only the state store failing (everyone's) ends the re-plan.
-        for source, path in ((s, p) for s in self.sources for p in profiles_in(s)):
-            guides = guides_of[source]
-            if guides is None:  # a guide of its search path is bad: its reminders stay
-                continue
-            try:
-                lea = load_lea(path, guides)
-            except Exception as e:  # load_lea maps content to DataError; the rest the same
-                self._profile_failed(path, e)
-                continue
-            marks = self.state.done_marks(lea.id)
-            unsubscribed = self.state.opted_out(lea.id)
-            try:
-                today = self.now().astimezone(ZoneInfo(lea.timezone)).date()
-                timeline = expand(guides, lea, today, marks)
-                planned = without_opted_out(plan(timeline, chosen), unsubscribed)
-            except Exception as e:  # planning this profile failed: the others go on
-                self._profile_failed(path, e)
-                continue
-            self.errors.pop(str(path), None)
-            self.timelines[lea.id] = timeline
-            self._source_of[lea.id] = source
-            added, cancelled = self.ledger.sync(lea.id, planned, self.now())
-            if added or cancelled:
-                log.info("planned %s: %d new, %d cancelled", lea.id, added, cancelled)
+        counter = self.state.plan_counter()
+        marks: Mapping[str, LeaMarks] = self._marks
+        everyone = False
+        counted = force or counter != self._counter  # marks, opt-outs or choices changed
+        if counted:
+            self._counter = counter
+            marks = self.state.marks_by_lea()
+            chosen = chosen_deliveries(self.state)  # people's own choices, from their emails
+            everyone = force or chosen != self._chosen
+            self._chosen = chosen
+        touched: set[Path] = set()
+        for source in self.sources:
+            changed, guides = self._guides_changed(source)
+            for path in profiles_in(source):
+                if everyone or changed or self._stale(path, marks):
+                    self._replan_profile(source, path, guides, marks)
+                    touched.add(source)
+        self._marks = marks
         for source in (s for s in self.sources if s.is_dir()):
-            self._replan_caseloads(source)
+            named = self._caseloads_changed(source)
+            if counted or named or source in touched:
+                self._replan_caseloads(source)
+        return True
+
+    def _stale(self, path: Path, marks: Mapping[str, LeaMarks]) -> bool:
+        """Whether a profile's plan may have changed: its file, its marks or its date."""
+        lea_id = self._lea_of.get(str(path))
+        if lea_id is None or self._stamps.get(str(path)) != _stamp(path):
+            return True
+        timeline = self.timelines.get(lea_id)
+        if timeline is None or marks.get(lea_id) != self._marks.get(lea_id):
+            return True
+        return self.now().astimezone(ZoneInfo(timeline.lea.timezone)).date() != timeline.today
+
+    def _replan_profile(
+        self, source: Path, path: Path, guides: tuple[Guide, ...],
+        marks: Mapping[str, LeaMarks],
+    ) -> None:  # fmt: skip
+        """One profile: a bad or vanishing file keeps its current reminders; so does an LEA
+        whose program's guide does not validate yet (never cancelled for a guide's typo)."""
+        self._stamps[str(path)] = _stamp(path)
+        try:
+            lea = load_lea(path, guides)
+        except Exception as e:  # load_lea maps content to DataError; the rest the same
+            self._profile_failed(path, e)
+            return
+        self._lea_of[str(path)] = lea.id
+        waiting = self._waits_for_guide(source, guides, lea)
+        if waiting:
+            self._profile_failed(path, DataError([Problem(str(path), "guides", waiting)]))
+            return
+        done, unsubscribed = marks.get(lea.id, ((), ()))
+        try:
+            today = self.now().astimezone(ZoneInfo(lea.timezone)).date()
+            timeline = expand(guides, lea, today, dict(done))
+            planned = without_opted_out(plan(timeline, self._chosen), dict(unsubscribed))
+        except Exception as e:  # planning this profile failed: the others go on
+            self._profile_failed(path, e)
+            return
+        self.errors.pop(str(path), None)
+        self.timelines[lea.id] = timeline
+        self._source_of[lea.id] = source
+        added, cancelled = self.ledger.sync(lea.id, planned, self._latest())
+        if added or cancelled:
+            log.info("planned %s: %d new, %d cancelled", lea.id, added, cancelled)
+
+    def _latest(self) -> dt.datetime:
+        """The latest time this daemon (or, before it started, any) has seen: what is first
+        planned long before it is not taken in, even while the clock is stepped back (so a
+        step back never sends what the ledger left out)."""
+        self._high = max(self.now(), self._high or self.now())
+        return self._high
+
+    def _caseloads_changed(self, folder: Path) -> bool:
+        path = caseloads_file(folder)
+        stamp = _stamp(path) if path.exists() else None
+        if self._caseload_stamps.get(str(folder), False) == stamp:
+            return False
+        self._caseload_stamps[str(folder)] = stamp
         return True
 
     def _replan_caseloads(self, folder: Path) -> None:
@@ -175,7 +262,7 @@ class Daemon:
         now = self.now()
         leas = [self.timelines[i].lea for i, s in self._source_of.items() if s == folder]
         try:
-            loads = folder_caseloads(folder, leas)
+            loads = folder_caseloads(folder, leas, self.state)
         except (DataError, OSError) as e:
             where = caseloads_file(folder)
             message = str(e) if isinstance(e, DataError) else f"{where}: {brief(e)}"
@@ -209,7 +296,7 @@ class Daemon:
         """A week first planned after its instant (a new caseload, a first start, a week that
         only now has something to say) is not taken in: last week's digest is not sent on the
         first day; a week the ledger already held is caught up after downtime as usual."""
-        added, cancelled = self.ledger.sync(key, planned, now, backfill=self.late)
+        added, cancelled = self.ledger.sync(key, planned, self._latest(), backfill=self.late)
         if planned:
             self._weekly.add(key)
         else:
@@ -217,11 +304,13 @@ class Daemon:
         if added or cancelled:
             log.info("planned %s: %d new, %d cancelled", key, added, cancelled)
 
-    def _guides(self, source: Path) -> tuple[Guide, ...] | None:
-        """The guides of a source's search path (bundled, PACING_GUIDES, its guides/): a bad
-        guide keeps its last good version, logged once per change. None while a bad guide has
-        no good version yet: the source's reminders stay as planned (never cancelled for a
-        guide's typo)."""
+    def _guides_changed(self, source: Path) -> tuple[bool, tuple[Guide, ...]]:
+        """The guides of a source's search path (bundled, PACING_GUIDES, its guides/), and
+        whether they changed since the last re-plan. A bad guide keeps its last good version
+        (logged once per change); one with none yet is left out (see `_waits_for_guide`)."""
+        stamp = guide_stamp([source], self.guide_dir)
+        if self._guide_stamps.get(str(source)) == stamp:
+            return False, self._guides_of[str(source)]
         files, problems = load_guides_keeping([source], self.guide_dir, self._guide_files)
         said = {f"{source}|{p.file}": str(p) for p in problems}
         for key, problem in said.items():
@@ -229,9 +318,24 @@ class Daemon:
                 log.error("guide error, keeping the last good guides: %s", problem)
         others = {k: v for k, v in self._guide_errors.items() if not k.startswith(f"{source}|")}
         self._guide_errors = {**others, **said}
-        if any(p.file not in self._guide_files for p in problems):
+        self._guide_stamps[str(source)] = stamp
+        self._guides_of[str(source)] = tuple(f.guide for f in files)
+        return True, self._guides_of[str(source)]
+
+    def _waits_for_guide(self, source: Path, guides: tuple[Guide, ...], lea: Lea) -> str | None:
+        """Why an LEA keeps its reminders as planned: a guide on its search path has never
+        validated and the LEA has a program with no usable guide (the broken one is most
+        likely it). The other LEAs are planned as usual."""
+        broken = [v for k, v in self._guide_errors.items()
+                  if k.startswith(f"{source}|") and k.split("|", 1)[1] not in self._guide_files]  # fmt: skip
+        if not broken or not missing_guides(guides, lea):
             return None
-        return tuple(f.guide for f in files)
+        return f"waits for a guide that does not validate, its reminders kept: {broken[0]}"
+
+    @property
+    def guide_errors(self) -> list[str]:
+        """The guides that do not validate (their last good version, if any, is used)."""
+        return sorted(set(self._guide_errors.values()))
 
     def _profile_failed(self, path: Path, error: Exception) -> None:
         message = str(error) if isinstance(error, DataError) else f"{path}: {brief(error)}"
@@ -244,6 +348,9 @@ class Daemon:
     def _fold_reason(self, row: Row, now: dt.datetime) -> str | None:
         if is_caseload(row.lea):
             return self._caseload_fold_reason(row, now)
+        floor = self.continuity.floor
+        if floor is not None and row.send_at <= floor:
+            return "due before the high-water mark of the ledger it replaced: not sent again"
         timeline = self.timelines.get(row.lea)
         if timeline is None:
             return "the LEA is no longer followed"
@@ -359,7 +466,8 @@ class Daemon:
 
     async def step(self, now: dt.datetime | None = None) -> StepReport:
         """Send what is due now; every outcome recorded as soon as it is known, and only while
-        this daemon still holds the claim (checked before each send, renewed meanwhile)."""
+        this daemon still holds the claim (renewed before each send and meanwhile). A step
+        claims a few recipients (BATCH), so daemons sharing a ledger share a burst."""
         now = now or self.now()
         report = StepReport()
         wanted: list[Row] = []
@@ -408,11 +516,12 @@ class Daemon:
                           "this batch stops", rows[0].key)  # fmt: skip
 
         def stop() -> bool:
-            """Asked before each message, in order: the next one is len(done)."""
+            """Asked before each message, in order (the next one is len(done)): its claims are
+            renewed, so it goes out only while this daemon holds every row it carries."""
             if self.stopping or lost:
                 return True
             rows = batch[len(done)] if len(done) < len(batch) else ()
-            if all(self.ledger.holds(r, self.now()) for r in rows):
+            if len(self.ledger.renew(rows, self.now())) == len(rows):
                 return False
             lost.add(rows[0].key)
             log.error("claim lost on %s before sending it: this batch stops", rows[0].key)
@@ -442,19 +551,19 @@ class Daemon:
     def _renewing(
         self, batch: list[tuple[Row, ...]], done: set[int], lost: set[str]
     ) -> Iterator[None]:
-        """While a batch is being sent, renew the lease of its claims every third of a lease
-        (and record the heartbeat), so a long batch keeps what it holds."""
+        """While a batch is being sent, renew the lease of its claims as it starts and every
+        third of a lease (and record the heartbeat), so a long batch keeps what it holds."""
         every = self.ledger.lease.total_seconds() / 3
 
         async def renew() -> None:
-            while True:
-                await asyncio.sleep(every)
+            while True:  # at once (composing took some of the lease), then every third
                 rows = [r for i, g in enumerate(batch) if i not in done for r in g]
                 kept = self.ledger.renew(rows, self.now())
                 if len(kept) < len(rows):
                     lost.update(r.key for r in rows if r.key not in kept)
                     log.error("%d claims lost while sending: this batch stops",
                               len(rows) - len(kept))  # fmt: skip
+                await asyncio.sleep(every)
                 self._beat(True)
 
         task = asyncio.get_running_loop().create_task(renew())
@@ -488,13 +597,19 @@ class Daemon:
         return said
 
     async def _guarded(self, at: dt.datetime | None) -> None:
-        """One step, never fatal: a failure is one log line (per change) and a pause."""
+        """One step, never fatal: a failure is one log line (per change) and a pause. Only a
+        ledger that is not the one it was (emptied, swapped) stops the daemon."""
         now = self.now()
         if at is not None and now - at > LATE_STEP:
             log.warning("step starts late: %d s after the instant it was for (%s)",
                         (now - at).total_seconds(), f"{at:%Y-%m-%d %H:%M:%S}Z")  # fmt: skip
         try:
+            self.continuity.verify()
             report = await self.step()
+            if report.sent:
+                self.continuity.delivered()
+        except LedgerMismatch:
+            raise
         except Exception as e:
             self._beat(False, self._trouble("sending reminders", e))
             await self._nap(PAUSE_AFTER_ERROR)
@@ -512,33 +627,37 @@ class Daemon:
 
     # ---------------------------------------------------------------- the loop
 
-    async def run(self, watch_seconds: float = 30.0, signals: bool = True) -> None:
+    async def run(self, watch_seconds: float = WATCH, signals: bool = True) -> None:
         """Until SIGTERM/SIGINT (or `request_stop`): the email in flight finishes and is
-        recorded. With signals=False the caller (the feed server) owns the signals."""
+        recorded. With signals=False the caller (the feed server) owns the signals. Waits are
+        measured on the monotonic clock and never longer than `watch_seconds`; the wall clock
+        is read afresh on every wake, so a step of it either way is seen within one watch.
+        Re-planning runs in a worker thread (the feed server's loop keeps answering)."""
         self._wake = asyncio.Event()
         if signals:
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, self.request_stop)
-        self.down_since = self.ledger.last_seen()
+        self.continuity.open(self.state.accept_empty_ledger)
+        self.down_since = self._high = self.ledger.last_seen()
         if self.down_since and self.now() < self.down_since - CLOCK_BEHIND:
-            log.warning("the clock (%s) is behind the last step recorded (%s): re-planning",
+            log.warning("the clock (%s) is behind the last step recorded (%s): what was sent "
+                        "or folded stays so; the rest goes out by this clock",
                         f"{self.now():%Y-%m-%d %H:%M}Z", f"{self.down_since:%Y-%m-%d %H:%M}Z")  # fmt: skip
-            self.ledger.revive_folded(self.now())
-        self.replan(force=True)
+        await asyncio.to_thread(self.replan, True)
         self._beat(True)
         log.info("daemon %s running (lease %g s)", self.id, self.ledger.lease.total_seconds())
-        watch_at = self.now() + dt.timedelta(seconds=watch_seconds)
+        watch_at = self.monotonic() + watch_seconds
         while not self.stopping:
-            if self.now() >= watch_at:  # look for changed profiles, guides, done marks
-                watch_at = self.now() + dt.timedelta(seconds=watch_seconds)
-                self._replan_guarded()
-            at = self._next_instant()
-            if at is not None and at <= self.now():
+            if self.monotonic() >= watch_at:  # look for changed profiles, guides, done marks
+                watch_at = self.monotonic() + watch_seconds
+                await asyncio.to_thread(self._replan_guarded)
+            at, now = self._next_instant(), self.now()
+            if at is not None and at <= now:
                 await self._guarded(at)  # then, at once, the next instant again
                 continue
-            wake = min(at or watch_at, watch_at)
-            await self._nap((wake - self.now()).total_seconds())
+            wait = watch_at - self.monotonic()
+            await self._nap(wait if at is None else min(wait, (at - now).total_seconds()))
         log.info("stopped")
 
     def _next_instant(self) -> dt.datetime | None:

@@ -206,33 +206,44 @@ class Ledger:
     def claim(
         self, now: dt.datetime, owner: str, limit: int = 500, late: dt.timedelta | None = None
     ) -> list[Row]:
-        """Claim up to `limit` ready reminders in one transaction: on PostgreSQL rows another
-        daemon is claiming are skipped (FOR UPDATE SKIP LOCKED); on SQLite the UPDATE is atomic
-        (one writer). Each claim records its owner and a new fence. Reminders late by more than
-        `late` come first, by recipient; then the others, oldest first. With each recipient
-        come all of that recipient's ready reminders, past the limit if need be: one email
-        per person per moment."""
+        """Claim all the ready reminders of up to `limit` recipients (one email each: one email
+        per person per moment) in one transaction; each claim records its owner and a new
+        fence. Recipients with a reminder late by more than `late` come first, by address; then
+        the others, oldest first. When fewer than SHARE * `limit` recipients are ready, a claim
+        takes a quarter of them (SHARE; at least FEW), so several daemons finish a burst together.
+        On PostgreSQL a recipient another daemon is claiming is skipped (an advisory lock per
+        recipient, held until commit): no one's rows are split between two claims. On SQLite
+        the UPDATE picks its recipients itself, atomically (one writer)."""
         at = naive(now)
-        order: list[Any] = [reminder.c.send_at, reminder.c.key]
-        if late is not None:
-            was_late = reminder.c.send_at < naive(now - late)
-            order = [sa.case((was_late, 0), else_=1), sa.case((was_late, reminder.c.to_addr)),
-                     *order]  # fmt: skip
-        chosen = (
-            sa.select(reminder.c.key).where(self._ready(at)).order_by(*order).limit(limit)
-            .with_for_update(skip_locked=True)
-        )  # fmt: skip
+        people = self._recipients(now, late)
         with self.engine.begin() as conn:
-            rows = self._claim(conn, reminder.c.key.in_(chosen.scalar_subquery()), at, now, owner)
-            people = sorted({r.to for r in rows})
-            for some in (people[i : i + 200] for i in range(0, len(people), 200)):
-                siblings = (
+            ready = list(conn.execute(people.limit(limit * SHARE)).scalars())
+            take = min(limit, max(-(-len(ready) // SHARE), FEW), len(ready))
+            if not take:
+                return []
+            if self.engine.dialect.name == "postgresql":
+                mine = list(conn.execute(_LOCK, {"people": ready, "take": take}).scalars())
+                which = reminder.c.key.in_(
                     sa.select(reminder.c.key).where(self._ready(at))
-                    .where(reminder.c.to_addr.in_(some)).with_for_update(skip_locked=True)
+                    .where(reminder.c.to_addr.in_(mine)).with_for_update(skip_locked=True)
+                    .scalar_subquery()
                 )  # fmt: skip
-                rows += self._claim(conn, reminder.c.key.in_(siblings.scalar_subquery()), at,
-                                    now, owner)  # fmt: skip
+            else:
+                which = reminder.c.to_addr.in_(people.limit(take).scalar_subquery())
+            rows = self._claim(conn, which, at, now, owner)
         return sorted(rows, key=lambda r: (r.send_at, r.key))
+
+    def _recipients(self, now: dt.datetime, late: dt.timedelta | None) -> sa.Select[Any]:
+        """The recipients of ready reminders, in claiming order."""
+        first = sa.func.min(reminder.c.send_at)
+        order: list[Any] = [first, reminder.c.to_addr]
+        if late is not None:
+            tier = sa.func.min(sa.case((reminder.c.send_at < naive(now - late), 0), else_=1))
+            order = [tier, sa.case((tier == 1, first)), reminder.c.to_addr]
+        return (
+            sa.select(reminder.c.to_addr).where(self._ready(naive(now)))
+            .group_by(reminder.c.to_addr).order_by(*order)
+        )  # fmt: skip
 
     def claim_rest_of_day(
         self, until: Mapping[str, dt.datetime], now: dt.datetime, owner: str
@@ -306,18 +317,22 @@ class Ledger:
         return until is not None and until > naive(now)
 
     def renew(self, rows: Sequence[Row], now: dt.datetime) -> set[str]:
-        """Extend the lease of the claims still held; returns their keys (the others are lost)."""
+        """Extend the lease of the claims still held (same claimant, same fence: also one whose
+        lease ran out that no one took over); returns their keys (the others are lost)."""
         wanted = {(r.key, r.fence) for r in rows}
         if not wanted:
             return set()
-        owner = next(iter(rows)).claimed_by if rows else None
         statement = (
             reminder.update()
             .where(sa.tuple_(reminder.c.key, reminder.c.fence).in_(sorted(wanted)))
-            .where((reminder.c.status == "claimed") & (reminder.c.claimed_by == owner))
+            .where((reminder.c.status == "claimed") & (reminder.c.claimed_by == rows[0].claimed_by))
             .values(claimed_until=naive(now + self.lease))
             .returning(reminder.c.key)
         )
+        if self._conn is not None:  # sending a batch (`held`): before each email
+            kept = {r.key for r in self._conn.execute(statement).all()}
+            self._conn.commit()
+            return kept
         with self.engine.begin() as conn:
             return {r.key for r in conn.execute(statement).all()}
 
@@ -490,6 +505,13 @@ class Ledger:
             return [_row(r) for r in conn.execute(query).all()], count
 
 
+SHARE, FEW = 4, 5  # near the end of a burst a claim takes a quarter of the ready recipients
+# The recipients (among those listed) no other transaction is claiming, up to :take; each one's
+# advisory lock (in a space of pacing's own) is held until this transaction ends.
+_LOCK = sa.text(
+    "SELECT p FROM unnest(CAST(:people AS text[])) AS p "
+    "WHERE pg_try_advisory_xact_lock(7461, hashtext(p)) LIMIT :take"
+)
 _CLAIM = "key = :key AND status = 'claimed' AND claimed_by = :by AND fence = :fence"
 _HOLDS = sa.text(f"SELECT claimed_until FROM reminder WHERE {_CLAIM}").columns(
     claimed_until=sa.DateTime
