@@ -13,11 +13,25 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from pacing.core.errors import fail
 
-_STARTED = time.monotonic()
+
+def _process_start() -> float:
+    """The monotonic time this process started (PACING_NOW counts from there, not from when
+    this module was imported, after the profiles were read): Linux's /proc, else now."""
+    try:
+        fields = Path("/proc/self/stat").read_text().rpartition(")")[2].split()
+        started = int(fields[19]) / os.sysconf("SC_CLK_TCK")  # since boot
+        age = time.clock_gettime(time.CLOCK_BOOTTIME) - started
+    except (OSError, ValueError, IndexError, AttributeError):
+        return time.monotonic()
+    return time.monotonic() - max(age, 0.0)
+
+
+_STARTED = _process_start()
 log = logging.getLogger("pacing.clock")
 
 

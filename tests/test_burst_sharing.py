@@ -109,10 +109,19 @@ class Timed(Sink):
             self.arrived.append(time.monotonic())
         return reply
 
+    def spans(self, rows: list[Row]) -> list[tuple[float, float]]:
+        """Each daemon's first and last message accepted, from the first of all (seconds)."""
+        by_id = {r.message_id: str(r.claimed_by) for r in rows}
+        when: dict[str, list[float]] = {}
+        for at, message in zip(self.arrived, self.messages, strict=True):
+            when.setdefault(by_id[str(message["Message-ID"])], []).append(at - self.arrived[0])
+        return sorted((min(t), max(t)) for t in when.values())
+
 
 @dataclass
 class Run:
     seconds: float  # from the first message accepted to the last
+    spans: list[tuple[float, float]]  # each daemon's first and last message
     messages: list[Any]
     rows: list[Row]
     logs: str
@@ -172,7 +181,7 @@ def burst(folder: Path, work: Path, keys: set[str], daemons: int) -> Run:
         assert isinstance(sink, Timed)
         seconds = sink.arrived[-1] - sink.arrived[0]
     logs = "".join((work / f"remind-{n}.log").read_text() for n in range(daemons))
-    return Run(seconds, sink.messages, rows, logs)
+    return Run(seconds, sink.spans(rows), sink.messages, rows, logs)
 
 
 def check(run: Run, keys: set[str]) -> Counter[str]:
@@ -204,5 +213,6 @@ def test_three_daemons_share_a_burst_through_a_slow_relay(tmp_path: Path) -> Non
     ratio = three.seconds / one.seconds
     print(f"{len(keys)} reminders due at once, {len(one.messages)} emails through a "
           f"{DELAY} s relay: one daemon {one.seconds:.1f} s, three {three.seconds:.1f} s "
-          f"(ratio {ratio:.2f}); rows sent by each of the three: {sorted(shares.values())}")  # fmt: skip
+          f"(ratio {ratio:.2f}); rows sent by each of the three: {sorted(shares.values())}; "
+          f"their first and last email: {[f'{a:.1f}-{b:.1f} s' for a, b in three.spans]}")  # fmt: skip
     assert ratio <= 0.4

@@ -9,6 +9,7 @@ import re
 import stat
 import tomllib
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
@@ -16,9 +17,9 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from pacing.core.errors import DataError, Problem
-from pacing.core.guide import Guide, Item, guide_problems
+from pacing.core.guide import Condition, Guide, Item, guide_problems
 from pacing.core.lea import Lea
-from pacing.core.timeline import applicable_guides
+from pacing.core.timeline import applicable_guides, date_conflicts, missing_guides
 
 M = TypeVar("M", bound=BaseModel)
 Loc = tuple[str | int, ...]
@@ -320,19 +321,95 @@ def _guide_cache(files: Sequence[Path]) -> Path:
     return Path(folder) / f"guides-{key}.pickle"
 
 
+# ---------------------------------------------------------------- guides that do not load
+
+
+@dataclass(frozen=True)
+class SkippedGuide:
+    """A guide file on the search path that does not load (a typo in next year's guide): left
+    out of planning; only the LEAs it would apply to are refused."""
+
+    path: Path
+    problems: tuple[Problem, ...]
+    applies_to: Condition | None  # what the file says it applies to; None: that is unreadable
+
+    def concerns(self, lea: Lea, guides: Sequence[Guide]) -> bool:
+        """Whether the LEA would be planned with it: it applies to the LEA; or, when what it
+        applies to cannot be read, one of the LEA's programs has no guide for its cohort."""
+        if self.applies_to is not None:
+            return self.applies_to.matches(lea)
+        return bool(missing_guides(guides, lea))
+
+    @property
+    def warning(self) -> str:
+        """One line: the file, its first problem, and what skipping it means."""
+        more = len(self.problems) - 1
+        first = f"{self.problems[0]}" + (f" (and {more} more)" if more else "")
+        return (
+            f"{first}: guide skipped (not valid); the LEAs it applies to are refused until it "
+            "is fixed (`pacing check`)"
+        )
+
+
+@dataclass(frozen=True)
+class GuideSet:
+    """The guides of a search path that load, and the guide files skipped."""
+
+    guides: tuple[Guide, ...]
+    skipped: tuple[SkippedGuide, ...] = ()
+
+    def for_lea(self, lea: Lea) -> tuple[Guide, ...]:
+        """The guides to plan the LEA with; a DataError naming the skipped guide file(s) it
+        would be planned with."""
+        bad = [s for s in self.skipped if s.concerns(lea, self.guides)]
+        if bad:
+            raise DataError([p for s in bad for p in s.problems])
+        return self.guides
+
+
+def usable_guides(sources: Sequence[Path]) -> GuideSet:
+    """The guides for profiles in `sources` (bundled, PACING_GUIDES, the guides/ beside them):
+    a guide file that does not load, or repeats an id, is skipped, not an error for every
+    LEA. A PACING_GUIDES folder that is not there is still an error."""
+    from pacing.adapters.guidepath import guide_folders, load_guides_keeping
+
+    guide_folders(sources)  # raises for a PACING_GUIDES folder that is not there
+    files, problems = load_guides_keeping(sources)
+    by_file: dict[str, list[Problem]] = {}
+    for problem in problems:
+        by_file.setdefault(problem.file, []).append(problem)
+    skipped = tuple(
+        SkippedGuide(Path(name), tuple(found), _applies_to(Path(name)))
+        for name, found in by_file.items()
+    )
+    return GuideSet(tuple(f.guide for f in files), skipped)
+
+
+def _applies_to(path: Path) -> Condition | None:
+    """What a guide file that does not load says it applies to, if that much can be read (no
+    `applies_to`: every LEA, as for a valid guide)."""
+    try:
+        data, _ = read_toml(path)
+        return Condition.model_validate(data.get("applies_to", {}))
+    except (DataError, ValidationError, *CONTENT_ERRORS):
+        return None
+
+
 NOT_A_PROFILE = "not an LEA profile (no [monitoring] table)"
 
 
-def load_lea(path: Path, guides: Sequence[Guide] | None = None) -> Lea:
+def load_lea(path: Path, guides: Sequence[Guide] | GuideSet | None = None) -> Lea:
+    """A profile, validated against the guides it is planned with (default: those of its
+    search path, skipping guide files that do not load unless the LEA would use one)."""
     with contained(path):
         data, text = read_toml(path)
         if not is_profile(data):  # a guide or a stray TOML: one line, not its fields' errors
             raise DataError([Problem(str(path), "", NOT_A_PROFILE)])
         lea = validate(Lea, data, path, text)
     if guides is None:  # the bundled guides, PACING_GUIDES and the guides/ beside the profile
-        from pacing.adapters.guidepath import guides_for
-
-        guides = guides_for([path])
+        guides = usable_guides([path])
+    if isinstance(guides, GuideSet):
+        guides = guides.for_lea(lea)
     with contained(path):
         chosen = applicable_guides(guides, lea)
         known = known_ids(chosen)
@@ -340,6 +417,11 @@ def load_lea(path: Path, guides: Sequence[Guide] | None = None) -> Lea:
             Problem(str(path), dotted((section, key)), message, line_of(text, (section, key)))
             for section, key, message in [*_unknown_items(lea, known), *_periods(lea, chosen)]
         ]
+        if not problems:  # dates only once every item they name is known
+            problems = [
+                Problem(str(path), dotted(loc), message, line_of(text, loc))
+                for loc, message in date_conflicts(guides, lea)
+            ]
     if problems:
         raise DataError(problems)
     return lea

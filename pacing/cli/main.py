@@ -18,11 +18,13 @@ from pacing.core.fields import ROLES
 from pacing.core.lea import DELIVERIES
 
 if TYPE_CHECKING:  # the commands import what they use lazily; the types are real
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping, Sequence
 
+    from pacing.adapters.files import SkippedGuide
     from pacing.core.agenda import Agenda, Line
-    from pacing.core.entry import Entry
+    from pacing.core.entry import DoneMark, Entry
     from pacing.core.guide import Guide
+    from pacing.core.lea import Lea
     from pacing.core.reminders import Reminder
     from pacing.core.timeline import Timeline
     from pacing.feeds.book import FeedBook
@@ -99,7 +101,6 @@ def check(paths: tuple[Path, ...]) -> None:
     )
     from pacing.cli.guides import guide_check, search_path_check
     from pacing.core.errors import Problem
-    from pacing.core.lea import Lea
     from pacing.core.timeline import missing_guides, team_warnings
 
     failed: set[Path] = set()
@@ -141,9 +142,10 @@ def check(paths: tuple[Path, ...]) -> None:
             if silent:
                 fail(path, silent)
                 continue
-            for warning in team_warnings(_guides(path), lea):
+            guides = _guides(path, warn=False)  # a guide that does not load: its own error
+            for warning in team_warnings(guides, lea):
                 click.echo(f"pacing: warning: {path}: team: {warning}", err=True)
-            for warning in missing_guides(_guides(path), lea):
+            for warning in missing_guides(guides, lea):
                 click.echo(f"pacing: warning: {path}: {warning}", err=True)
             passed.append(path)
         if given.is_dir() and caseloads_file(given).exists():  # named caseloads, digests
@@ -487,11 +489,48 @@ def _refuse(path: Path) -> None:
     sys.exit(1)
 
 
-def _guides(*sources: Path) -> tuple[Guide, ...]:
-    """The guides for profiles in `sources`: bundled, PACING_GUIDES, the guides/ beside them."""
-    from pacing.adapters.guidepath import guides_for
+def _guides(*sources: Path, warn: bool = True) -> tuple[Guide, ...]:
+    """The guides for profiles in `sources`: bundled, PACING_GUIDES, the guides/ beside them.
+    A guide file that does not load is skipped, with one warning line (see `_profile`)."""
+    from pacing.adapters.files import usable_guides
 
-    return guides_for(sources)
+    found = usable_guides(sources)
+    if warn:
+        _warn_skipped(found.skipped)
+    return found.guides
+
+
+def _warn_skipped(skipped: Sequence[SkippedGuide]) -> None:
+    """One warning line on stderr per guide file skipped, once per command."""
+    ctx = click.get_current_context(silent=True)
+    said: set[str] = ctx.meta.setdefault("pacing.skipped_guides", set()) if ctx else set()
+    for guide in skipped:
+        if str(guide.path) not in said:
+            said.add(str(guide.path))
+            click.echo(f"pacing: warning: {guide.warning}", err=True)
+
+
+def _profile(profile: Path) -> tuple[Lea, tuple[Guide, ...]]:
+    """The LEA and the guides it is planned with. A guide file beside it that does not load
+    is skipped with a warning, unless the LEA would be planned with it: then its problems
+    are the error (naming the guide file)."""
+    from pacing.adapters.files import load_lea, usable_guides
+
+    found = usable_guides([profile])
+    lea = load_lea(profile, found)  # raises for a skipped guide the LEA would use
+    _warn_skipped(found.skipped)
+    return lea, found.for_lea(lea)
+
+
+def _stored_marks(lea_id: str) -> dict[str, DoneMark]:
+    """The LEA's done marks in the state store (none when there is no store yet)."""
+    from pacing.adapters.statedir import database_exists
+
+    if not database_exists():
+        return {}
+    from pacing.adapters.state import State
+
+    return State().done_marks(lea_id)
 
 
 @cli.command()
@@ -701,18 +740,11 @@ def checklist(
 
 
 def _timeline(profile: Path, today: dt.date | None) -> Timeline:
-    from pacing.adapters.files import load_lea
-    from pacing.adapters.statedir import database_exists
     from pacing.clock import today as clock_today
     from pacing.core.timeline import expand
 
-    guides = _guides(profile)
-    lea = load_lea(profile, guides)
-    done = {}
-    if database_exists():  # done marks live in the state store
-        from pacing.adapters.state import State
-
-        done = State().done_marks(lea.id)
+    lea, guides = _profile(profile)
+    done = _stored_marks(lea.id)  # done marks live in the state store
     return expand(guides, lea, today or clock_today(lea.timezone), done)
 
 
@@ -739,23 +771,44 @@ def done(
     from pacing.clock import today
     from pacing.core.entry import DoneMark
     from pacing.core.errors import fail
+    from pacing.core.timeline import expand
 
-    t = _timeline(profile, None)
-    entry = _entry(t, item_id, profile)
+    lea, guides = _profile(profile)
+    now = today(lea.timezone)
+    marks = _stored_marks(lea.id)
+    entry = _entry(expand(guides, lea, now, marks), item_id, profile)
     if outcome and not (entry.item is not None and entry.item.submission):
         raise fail(str(profile), "--outcome", f"{entry.id} is not a step's submission")
-    state = State()
-    before = state.done_marks(t.lea.id).get(entry.id)
-    now = today(t.lea.timezone)
+    before = marks.get(entry.id)
     mark = DoneMark(
         on or (before.on if before else now),
         one_line(note) if note else before.note if before else None,
         outcome or (before.outcome if before else None),
         outcome_on or (now if outcome else before.outcome_on if before else None),
     )
-    state.mark_done(t.lea.id, entry.id, mark)
+    _refuse_conflicts(profile, guides, lea, entry.id, {**marks, entry.id: mark})
+    State().mark_done(lea.id, entry.id, mark)
     said = f", {mark.outcome} on {mark.outcome_on}" if mark.outcome else ""
     click.echo(f"done: {entry.id} ({entry.title}) on {mark.on.isoformat()}{said}")
+
+
+def _refuse_conflicts(
+    profile: Path, guides: Sequence[Guide], lea: Lea, item_id: str, marks: Mapping[str, DoneMark]
+) -> None:
+    """A done mark whose date would open an item after it ends (CDE's acceptance of the Sig
+    Dis plan after Step 4's window) is refused, naming the option, before it is stored."""
+    from pacing.core.errors import Problem
+    from pacing.core.timeline import date_conflicts
+
+    options = {"outcome_on": "--outcome-on", "on": "--on"}
+    before = set(date_conflicts(guides, lea, {k: v for k, v in marks.items() if k != item_id}))
+    problems = [
+        Problem(str(profile), options.get(loc[-1], ".".join(loc)), message)
+        for loc, message in date_conflicts(guides, lea, marks)
+        if (loc, message) not in before  # only what this mark causes
+    ]
+    if problems:
+        raise DataError(problems)
 
 
 @cli.command()
@@ -907,15 +960,13 @@ def status(profiles: tuple[Path, ...], show_next: int) -> None:
     unless the LEAs given say otherwise)."""
     from collections import Counter
 
-    from pacing.adapters.files import load_lea, profiles_in
     from pacing.adapters.statedir import database_exists
     from pacing.clock import now
     from pacing.core.audience import audience, trouble
     from pacing.core.lea import Lea
     from pacing.reminders.ledger import Ledger, Row
 
-    paths = [p for given in profiles for p in profiles_in(given)]
-    found = [load_lea(p) for p in paths]
+    paths, found, skipped, refused = _status_profiles(profiles)
     zones = {lea.id: ZoneInfo(lea.timezone) for lea in found}
     for given in profiles:  # a folder's caseload digests, in each contact's zone
         if given.is_dir():
@@ -994,6 +1045,44 @@ def status(profiles: tuple[Path, ...], show_next: int) -> None:
         problem = f"; last error: {d['last_error']}" if d["last_error"] else ""
         click.echo(f"daemon {d['id']} (pid {d['pid']}): last successful step "
                    f"{at(d['last_ok_at'])}, last step {at(d['last_step_at'])}{problem}")  # fmt: skip
+    _status_guides(skipped, refused)
+
+
+def _status_profiles(
+    profiles: tuple[Path, ...],
+) -> tuple[list[Path], list[Lea], list[SkippedGuide], list[DataError]]:
+    """The profiles and their LEAs; the guide files skipped on their search paths (not
+    valid); and, apart, the errors of the LEAs that would be planned with one of those."""
+    from pacing.adapters.files import load_lea, profiles_in, usable_guides
+
+    paths: list[Path] = []
+    found: list[Lea] = []
+    skipped: dict[str, SkippedGuide] = {}
+    refused: list[DataError] = []
+    for given in profiles:
+        guides = usable_guides([given])
+        skipped.update((str(s.path), s) for s in guides.skipped)
+        for path in profiles_in(given):
+            try:
+                found.append(load_lea(path, guides))
+            except DataError as e:
+                if not all(p.file in skipped for p in e.problems):
+                    raise  # the profile's own problem: an error, as ever
+                refused.append(e)
+                continue
+            paths.append(path)
+    return paths, found, list(skipped.values()), refused
+
+
+def _status_guides(skipped: Sequence[SkippedGuide], refused: Sequence[DataError]) -> None:
+    """`status`'s last lines: each guide file skipped, and the LEAs refused for it (exit 1)."""
+    _warn_skipped(skipped)
+    for guide in skipped:
+        click.echo(f"guide skipped: {guide.path} is not valid (`pacing check {guide.path}`)")
+    for error in refused:
+        click.echo(f"pacing: {error}", err=True)
+    if refused:
+        sys.exit(1)
 
 
 @cli.command()
@@ -1448,6 +1537,7 @@ def db_check() -> None:
     import sqlalchemy as sa
 
     from pacing.adapters.state import State, reminder
+    from pacing.reminders.continuity import Continuity
 
     state = State()
     with state.engine.connect() as conn:
@@ -1457,6 +1547,10 @@ def db_check() -> None:
     click.echo(f"schema: {state.schema_version()}")
     counts = Counter(rows)
     click.echo("reminders: " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"))
+    mark, _, floor = Continuity(state, None).stored()
+    delivered = f"{mark.high_water:%Y-%m-%d %H:%M}Z" if mark.high_water else "nothing yet"
+    folded = f"; folded up to {floor:%Y-%m-%d %H:%M}Z (accepted empty)" if floor else ""
+    click.echo(f"ledger: {mark.identity or 'no marks yet'}, delivered up to {delivered}{folded}")
 
 
 def _print_urls(book: Any, base: str) -> None:

@@ -25,7 +25,10 @@ from pacing.core.periods import Band, timeline_periods
 from pacing.core.plan import Plan, Slot, backward_plan
 from pacing.core.workdays import WorkCalendar
 
-__all__ = ["Entry", "Status", "Timeline", "applicable_guides", "expand", "missing_guides"]
+__all__ = [
+    "Entry", "Status", "Timeline", "applicable_guides", "date_conflicts", "expand",
+    "missing_guides",
+]  # fmt: skip
 UNCONFIRMED_NOTE = "assumed date: confirm it against CDE's guide"
 DUE_SOON_DAYS = 14
 NO_OVERRIDE = Override()
@@ -317,10 +320,67 @@ def _override(entry: Entry, over: Override, series_level: bool) -> Entry:
     if not changes:
         return entry
     said = ", ".join(f"{k} {v}" for k, v in changes.items())
-    note = f"LEA override: {said} (guide: due {long_date(entry.due)})"
+    guide = "planned" if entry.due == dt.date.max else f"due {long_date(entry.due)}"
+    note = f"LEA override: {said} (guide: {guide})"
     if "due" in changes or "start" in changes:
         changes["date_source"] = "lea"
     return entry.evolve(notes=(*entry.notes, note), **changes)
+
+
+# ---------------------------------------------------------------- dates that cannot be shown
+
+Conflict = tuple[tuple[str, ...], str]  # (the profile field that causes it, message)
+ACCEPTED = ("accepted", "accepted-with-conditions")
+
+
+def date_conflicts(
+    guides: Sequence[Guide], lea: Lea, done: Mapping[str, dt.date | DoneMark] | None = None
+) -> list[Conflict]:
+    """The profile's (or `done`'s) dates that would give an item a start after its due date,
+    which no calendar, chart or checklist can show: an override's `start` after the item's
+    due date, its `due` before the item's start, CDE's acceptance after the window it opens.
+    Each names the field that causes it. (Planned as `expand` plans: nothing else is needed.)"""
+    if not _may_conflict(lea, done or {}):
+        return []
+    t = expand(guides, lea, dt.date(2000, 1, 1), done)
+    marks = {k: done_mark(v) for k, v in {**lea.done, **(done or {})}.items()}
+    found: list[Conflict] = []
+    for e in t.items:
+        if e.start is not None and e.start > e.due:
+            found.append(_conflict(e, lea, marks))
+    return list(dict.fromkeys(found))
+
+
+def _may_conflict(lea: Lea, done: Mapping[str, dt.date | DoneMark]) -> bool:
+    """Whether anything the profile or `done` says moves a start or a due date at all."""
+    marks = [done_mark(v) for v in (*lea.done.values(), *done.values())]
+    moved = any(o.start or o.due for o in lea.overrides.values())
+    return moved or any(m.outcome in ACCEPTED for m in marks)
+
+
+def _conflict(e: Entry, lea: Lea, marks: Marks) -> Conflict:
+    """The field that put `e`'s start after its due date, and what to do about it."""
+    assert e.start is not None
+    start, due = long_date(e.start), long_date(e.due)
+    over = lea.overrides.get(e.id, NO_OVERRIDE)
+    if over.due and not over.start:
+        return ("overrides", e.id, "due"), (
+            f"{due} is before the item's start, {start} (set 'start' too, or a later 'due')"
+        )
+    if over.start:
+        return ("overrides", e.id, "start"), (
+            f"{start} is after the item's due date, {due} (set 'due' too, or an earlier 'start')"
+        )
+    item, prefix = e.item, f"{e.guide}/"
+    if item is not None and item.starts_at_acceptance:
+        for key, mark in marks.items():  # the submission whose acceptance opens the item
+            if key.startswith(prefix) and key.endswith(f"/{item.starts_at_acceptance}"):
+                field = "outcome_on" if mark.outcome_on else "on"
+                return ("done", key, field), (
+                    f"CDE's acceptance on {start} would open \u201c{e.title}\u201d after it "
+                    f"ends, {due}"
+                )
+    return ("overrides", e.id), f"starts {start}, after its due date {due}"
 
 
 def tier_label(lea: Lea) -> str:

@@ -30,6 +30,7 @@ from pacing.export.timeline import dated
 PRODID = "-//pacing//CIM pacing guides//EN"
 REFRESH = dt.timedelta(hours=12)
 ONE_DAY = dt.timedelta(days=1)
+LAST_DAY = dt.date.max - ONE_DAY  # the last due date an all-day event (exclusive end) can have
 UTC = dt.UTC
 
 
@@ -254,14 +255,18 @@ def _until(lea: Lea, last: Entry, timed: bool) -> dt.date | dt.datetime:
 
 
 def _span(lea: Lea, e: Entry) -> tuple[dt.date | dt.datetime, dt.date | dt.datetime]:
-    """All-day items span start..due with an exclusive DTEND; timed meetings get the LEA zone."""
-    if e.start_time and e.end_time:
+    """All-day items span start..due with an exclusive DTEND; timed meetings get the LEA zone.
+    A backstop (loading a profile refuses what causes them): an end not after its start, or
+    a due date with no day after it, is written as one all-day event on the due date."""
+    if e.start_time and e.end_time and e.start_time < e.end_time:
         zone = ZoneInfo(lea.timezone)
         return (
             dt.datetime.combine(e.due, e.start_time, zone),
             dt.datetime.combine(e.due, e.end_time, zone),
         )
-    return (e.start or e.due), e.due + ONE_DAY
+    last = min(e.due, LAST_DAY)
+    first = e.start if e.start is not None and e.start <= last else last
+    return first, last + ONE_DAY
 
 
 def _alarms(

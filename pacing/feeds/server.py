@@ -39,7 +39,7 @@ from starlette.routing import Route
 from pacing.cache import ByteCache, MiB
 from pacing.core.caseload import Caseload, leas
 from pacing.core.errors import brief
-from pacing.feeds.book import ALL, BookEntry, FeedBook, Rendered
+from pacing.feeds.book import ALL, BookEntry, FeedBook, Rendered, RenderError
 from pacing.feeds.caseloads import CASELOAD, CASELOAD_CSV, feed_id
 
 log = logging.getLogger("pacing.feeds")
@@ -176,8 +176,9 @@ class Workers:
             def done(f: asyncio.Future[Any]) -> None:
                 if self.jobs.get(key) is f:
                     del self.jobs[key]
-                if not f.cancelled() and f.exception() is not None:
-                    log.error("render failed: %s", brief(f.exception()))  # type: ignore[arg-type]
+                failed = None if f.cancelled() else f.exception()
+                if failed is not None and not isinstance(failed, RenderError):  # logged by book
+                    log.error("render failed: %s", brief(failed))
 
             running.add_done_callback(done)
         return running

@@ -59,27 +59,32 @@ def _shown(moment: dt.datetime | None) -> str:
     return f"{moment:%Y-%m-%d %H:%M}Z" if moment else "nothing"
 
 
-def mismatch(stored: Mark, rows_end: dt.datetime | None, local: Mark | None) -> str | None:
+def mismatch(
+    stored: Mark, rows_end: dt.datetime | None, local: Mark | None,
+    floor: dt.datetime | None = None,
+) -> str | None:  # fmt: skip
     """Why this ledger cannot be trusted to know what was delivered (None: it can). `stored`:
-    the store's own marks; `rows_end`: the last delivery its rows record; `local`: the state
-    dir's copy of the marks of the ledger it last used."""
+    the store's own marks; `rows_end`: the last delivery its rows record (or the `floor` an
+    accepted empty ledger folds up to); `local`: the state dir's copy of the marks of the
+    ledger it last used."""
+    rows_end = max((m for m in (rows_end, floor) if m), default=None)
     said = local.high_water if local else None
     if stored.identity is None:  # a new store, or one made before the marks existed
         if said is not None and (rows_end is None or rows_end < said):
-            return (f"the reminder ledger {stored.where} is new or emptied, but the ledger this "
+            return (f"the reminder ledger is new or emptied, but the ledger this "
                     f"state dir last used ({local.where if local else ''}) had delivered "
                     f"reminders up to {_shown(said)}")  # fmt: skip
         return None
     if local is not None and local.identity not in (None, stored.identity):
-        return (f"the reminder ledger {stored.where} is not the one this state dir last used "
+        return (f"the reminder ledger is not the one this state dir last used "
                 f"({local.where}, which had delivered up to {_shown(said)})")  # fmt: skip
     if stored.high_water is not None and (rows_end is None or rows_end < stored.high_water):
-        return (f"the reminder ledger {stored.where} lost rows: it had delivered up to "
+        return (f"the reminder ledger lost rows: it had delivered up to "
                 f"{_shown(stored.high_water)}, its rows now end at {_shown(rows_end)} "
                 "(a TRUNCATE, a DELETE or a restore)")  # fmt: skip
     known = max((m for m in (stored.high_water, rows_end) if m), default=None)
     if said is not None and (known is None or known < said):
-        return (f"the reminder ledger {stored.where} ends at {_shown(known)}, before the last "
+        return (f"the reminder ledger ends at {_shown(known)}, before the last "
                 f"delivery this state dir saw ({_shown(said)}): restored from an older backup?")  # fmt: skip
     return None
 
@@ -126,7 +131,7 @@ class Continuity:
         on a mismatch, stop with one line, or with `accept` take the ledger as it is."""
         stored, rows_end, floor = self.stored()
         local = self.local()
-        problem = mismatch(stored, rows_end, local)
+        problem = mismatch(stored, rows_end, local, floor)
         if problem and not accept:
             raise self._stop(problem)
         identity = stored.identity or (local.identity if local else None) or secrets.token_hex(8)
@@ -143,10 +148,10 @@ class Continuity:
     def verify(self) -> None:
         """Before each step and re-plan: the ledger is still the one opened (not emptied,
         dropped or swapped while running)."""
-        stored, rows_end, _ = self.stored()
-        problem = mismatch(stored, rows_end, self.local())
+        stored, rows_end, floor = self.stored()
+        problem = mismatch(stored, rows_end, self.local(), floor)
         if stored.identity is None:  # dropped and made again while running
-            problem = problem or f"the reminder ledger {self.where} lost its marks while running"
+            problem = problem or "the reminder ledger lost its marks while running"
         if problem:
             raise self._stop(problem)
 
@@ -155,19 +160,16 @@ class Continuity:
         stored, rows_end, _ = self.stored()
         if rows_end is None or (stored.high_water and rows_end <= stored.high_water):
             return
-        with self.state.engine.begin() as conn:
-            conn.execute(setting.update().where(setting.c.name == HIGH_WATER)
-                         .where(setting.c.value < _text(rows_end))
-                         .values(value=_text(rows_end)))  # fmt: skip
+        self._store(stored.identity, rows_end, None)
         if stored.identity:
             self._write_local(stored.identity, rows_end)
 
     # ---------------------------------------------------------------- writing
 
-    def _store(self, identity: str, high: dt.datetime | None, floor: dt.datetime | None) -> None:
+    def _store(self, identity: str | None, high: dt.datetime | None, floor: dt.datetime | None) -> None:
         """Write the marks: the identity once (the first daemon to start wins), the high-water
         mark and the floor only forward."""
-        wanted = {IDENTITY: identity, HIGH_WATER: _text(high) if high else None,
+        wanted = {IDENTITY: identity or None, HIGH_WATER: _text(high) if high else None,
                   FLOOR: _text(floor) if floor else None}  # fmt: skip
         for name, value in wanted.items():
             if value is None:

@@ -651,7 +651,7 @@ class Daemon:
         while not self.stopping:
             if self.monotonic() >= watch_at:  # look for changed profiles, guides, done marks
                 watch_at = self.monotonic() + watch_seconds
-                await asyncio.to_thread(self._replan_guarded)
+                await asyncio.to_thread(self._verify_and_replan)
             at, now = self._next_instant(), self.now()
             if at is not None and at <= now:
                 await self._guarded(at)  # then, at once, the next instant again
@@ -668,6 +668,17 @@ class Daemon:
             return None
         self._trouble("reading the ledger", None)
         return at
+
+    def _verify_and_replan(self) -> None:
+        """Every watch: the ledger is still the one opened (emptied while running: stop), and
+        what changed is re-planned."""
+        try:
+            self.continuity.verify()
+        except LedgerMismatch:
+            raise
+        except Exception as e:  # the store is unreachable: the re-plan reports it
+            log.debug("cannot check the ledger's marks: %s", brief(e))
+        self._replan_guarded()
 
     def _replan_guarded(self) -> None:
         try:
