@@ -16,11 +16,13 @@ from pathlib import Path
 CLI = [sys.executable, "-c", "from pacing.cli.main import main; main()"]
 
 
-def get(url: str, method: str = "GET", **headers: str) -> tuple[int, dict[str, str], bytes]:
+def get(
+    url: str, method: str = "GET", timeout: float = 20, **headers: str
+) -> tuple[int, dict[str, str], bytes]:
     """One request: status, headers, body (an HTTP error status is an answer, not a raise)."""
     request = urllib.request.Request(url, method=method, headers=headers)
     try:
-        with urllib.request.urlopen(request, timeout=20) as response:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.status, dict(response.headers), response.read()
     except urllib.error.HTTPError as e:
         return e.code, dict(e.headers), e.read()

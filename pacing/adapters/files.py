@@ -369,8 +369,9 @@ class GuideSet:
 
 def usable_guides(sources: Sequence[Path]) -> GuideSet:
     """The guides for profiles in `sources` (bundled, PACING_GUIDES, the guides/ beside them):
-    a guide file that does not load, or repeats an id, is skipped, not an error for every
-    LEA. A PACING_GUIDES folder that is not there is still an error."""
+    a guide file that does not load is skipped, not an error for every LEA. Still errors: a
+    PACING_GUIDES folder that is not there, and one guide id defined in two files (which of
+    them plans an LEA cannot be told)."""
     from pacing.adapters.guidepath import guide_folders, load_guides_keeping
 
     guide_folders(sources)  # raises for a PACING_GUIDES folder that is not there
@@ -378,11 +379,22 @@ def usable_guides(sources: Sequence[Path]) -> GuideSet:
     by_file: dict[str, list[Problem]] = {}
     for problem in problems:
         by_file.setdefault(problem.file, []).append(problem)
+    clashes = [p for name, found in by_file.items() if _loads(Path(name)) for p in found]
+    if clashes:  # the file loads: its problem is its id, also another file's
+        raise DataError(clashes)
     skipped = tuple(
         SkippedGuide(Path(name), tuple(found), _applies_to(Path(name)))
         for name, found in by_file.items()
     )
     return GuideSet(tuple(f.guide for f in files), skipped)
+
+
+def _loads(path: Path) -> bool:
+    try:
+        load_guide(path)
+    except DataError:
+        return False
+    return True
 
 
 def _applies_to(path: Path) -> Condition | None:

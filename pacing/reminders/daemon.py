@@ -474,17 +474,18 @@ class Daemon:
         claimed = self.ledger.claim(now, self.id, BATCH, self.late)
         claimed += self.ledger.claim_rest_of_day(self._ends_of_day(claimed, now), now, self.id)
         report.claimed = len(claimed)
-        for row in claimed:
-            if self._caseload_waits(row):
-                self.ledger.retry(row, "caseloads.toml has errors: waiting for a fix",
-                                  now + RETRY_MAX)  # fmt: skip
-                report.retried += 1
-                continue
-            reason = self._fold_reason(row, now)
-            if reason and self.ledger.fold(row, reason):
-                report.folded += 1
-            elif not reason:
-                wanted.append(row)
+        with self.ledger.held():  # one connection for what is folded or put off
+            for row in claimed:
+                if self._caseload_waits(row):
+                    self.ledger.retry(row, "caseloads.toml has errors: waiting for a fix",
+                                      now + RETRY_MAX)  # fmt: skip
+                    report.retried += 1
+                    continue
+                reason = self._fold_reason(row, now)
+                if reason and self.ledger.fold(row, reason):
+                    report.folded += 1
+                elif not reason:
+                    wanted.append(row)
         batch, messages = self._composed(self._messages(wanted, now), now, report)
         if not batch:
             return report
