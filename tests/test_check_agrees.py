@@ -11,6 +11,7 @@ run again through real subprocesses. Whatever fails must have been said by `chec
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import subprocess
 import sys
@@ -29,13 +30,14 @@ from hypothesis import strategies as st
 from pacing.cli.main import cli
 
 Choose = Callable[[int], int]
-EXAMPLE_COUNT = 70  # about 45 s on a 2-core box
+EXAMPLE_COUNT = 80  # about 30 s on a 2-core box
 TODAY = "2024-05-01"
 ZONES = ["America/Los_Angeles", "Pacific/Kiritimati", "Etc/GMT+12", "America/Sao_Paulo",
          "Europe/London", "Australia/Lord_Howe", "UTC"]  # fmt: skip
 RULES = ["FREQ=MONTHLY;BYDAY=2WE", "FREQ=WEEKLY;BYDAY=MO", "FREQ=DAILY;COUNT=3",
          "FREQ=YEARLY;BYMONTH=3;BYMONTHDAY=10", "FREQ=MONTHLY;BYMONTHDAY=31",
-         "FREQ=DAILY;UNTIL=19900105", "FREQ=MONTHLY;BYDAY=1SU;UNTIL=20250401"]  # fmt: skip
+         "FREQ=DAILY;UNTIL=19900105", "FREQ=MONTHLY;BYDAY=1SU;UNTIL=20250401",
+         "freq=monthly;byday=1we"]  # fmt: skip
 # meeting times around midnight and the DST changes (02:00-03:00 does not exist in spring)
 TIMES = [dt.time(0, 0), dt.time(1, 30), dt.time(2, 0), dt.time(2, 30), dt.time(3, 0),
          dt.time(12, 0), dt.time(23, 59), dt.time(23, 59, 59)]  # fmt: skip
@@ -65,19 +67,34 @@ def _day(choose: Choose, near: tuple[dt.date | None, dt.date]) -> dt.date:
     return pool[choose(len(pool))]
 
 
-def _override(choose: Choose, ids: tuple[str, ...], spans: tuple[Any, ...]) -> tuple[str, dict[str, Any]]:
+def _override(
+    choose: Choose, ids: tuple[str, ...], spans: tuple[Any, ...]
+) -> tuple[str, dict[str, Any]]:
+    """An override of one item, series or occurrence: its start or due date alone (the ones
+    that can cross the other), meeting times, or a mix of everything an override takes."""
     n = choose(len(ids))
     near = spans[n] if n < len(spans) else spans[choose(len(spans))]
+    pattern = choose(4)
+    if pattern < 2:
+        return ids[n], {("start", "due")[pattern]: _day(choose, near)}
+    if pattern == 2:
+        return ids[n], {
+            "start_time": TIMES[choose(len(TIMES))],
+            "end_time": TIMES[choose(len(TIMES))],
+        }
     over: dict[str, Any] = {}
     for key in ("start", "due", "duration_days", "times", "rrule", "dates"):
-        if choose(3):
+        if choose(2):
             continue
         if key in ("start", "due"):
             over[key] = _day(choose, near)
         elif key == "duration_days":
             over[key] = [1, 5, 60, 250][choose(4)]
         elif key == "times":
-            over["start_time"], over["end_time"] = TIMES[choose(len(TIMES))], TIMES[choose(len(TIMES))]
+            over["start_time"], over["end_time"] = (
+                TIMES[choose(len(TIMES))],
+                TIMES[choose(len(TIMES))],
+            )
         elif key == "rrule":
             over[key] = RULES[choose(len(RULES))]
         else:
@@ -86,32 +103,40 @@ def _override(choose: Choose, ids: tuple[str, ...], spans: tuple[Any, ...]) -> t
 
 
 def _done(choose: Choose, ids: tuple[str, ...], spans: tuple[Any, ...]) -> tuple[str, Any]:
-    n = choose(len(spans))
+    """A done mark: a date, or CDE's outcome of a submission (its acceptance opens Step 4)."""
+    submissions = [n for n, i in enumerate(ids[: len(spans)]) if i.endswith("submission")]
+    n = submissions[choose(len(submissions))] if submissions and choose(2) else choose(len(spans))
     on = _day(choose, spans[n])
-    if choose(2):
+    if not choose(3):
         return ids[n], on
     outcome = ["accepted", "accepted-with-conditions", "returned"][choose(3)]
-    return ids[n], {"on": on, "outcome": outcome, "outcome_on": _day(choose, spans[choose(len(spans))])}
+    return ids[n], {
+        "on": on,
+        "outcome": outcome,
+        "outcome_on": _day(choose, spans[choose(len(spans))]),
+    }
 
 
-def _change(data: dict[str, Any], choose: Choose, ids: tuple[str, ...], spans: tuple[Any, ...]) -> None:
+def _change(
+    data: dict[str, Any], choose: Choose, ids: tuple[str, ...], spans: tuple[Any, ...]
+) -> None:
     """One change that validation may well accept."""
-    pick = choose(7)
-    if pick <= 1:
+    pick = choose(8)
+    if pick <= 2:
         key, over = _override(choose, ids, spans)
         data.setdefault("overrides", {})[key] = over
-    elif pick == 2:
+    elif pick == 3:
         key, mark = _done(choose, ids, spans)
         data.setdefault("done", {})[key] = mark
-    elif pick == 3:
-        data["timezone"] = ZONES[choose(len(ZONES))]
     elif pick == 4:
+        data["timezone"] = ZONES[choose(len(ZONES))]
+    elif pick == 5:
         first = _day(choose, spans[choose(len(spans))])
         last = first + dt.timedelta(days=[0, 1, 30, 365][choose(4)])
         data.setdefault("calendar", {}).setdefault("closures", []).append(
             {"from": first, "to": last, "name": "Break", "kind": ["closure", "summer"][choose(2)]}
         )
-    elif pick == 5:
+    elif pick == 6:
         calendar = data.setdefault("calendar", {})
         calendar["board_meeting_rule"] = RULES[choose(len(RULES))]
         calendar["board_packet_lead_days"] = [0, 10, 60][choose(3)]
@@ -180,6 +205,15 @@ def said(result: Result) -> str:
     return ""
 
 
+def assert_showable(doc: dict[str, Any], text: str) -> None:
+    """Every item can be drawn: its start is not after its due date, its meeting ends after
+    it begins (the calendar writer only has a backstop for these)."""
+    for item in doc["items"]:
+        assert item["start"] is None or item["start"] <= item["due"], f"{item}\n{text[:3000]}"
+        if item["start_time"] and item["end_time"]:
+            assert item["start_time"] < item["end_time"], f"{item}\n{text[:3000]}"
+
+
 def page(path: Path) -> None:
     """The feed page `pacing serve` renders for the LEA (no CLI command shows it)."""
     from pacing.adapters.files import load_lea
@@ -214,6 +248,8 @@ def test_what_check_accepts_every_command_runs(
     for args in commands(path):
         result = runner.invoke(cli, args)
         assert not said(result), f"pacing {' '.join(args)}: {said(result)}\n{text[:3000]}"
+        if args[0] == "timeline" and "json" in args:
+            assert_showable(json.loads(result.stdout), text)
     page(path)
     _accepted.append(text)
 
@@ -227,9 +263,7 @@ def run(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
                           env={**os.environ, **env}, check=False, timeout=120)  # fmt: skip
 
 
-def test_accepted_profiles_run_as_processes(
-    runner: CliRunner, tmp_path: Path
-) -> None:
+def test_accepted_profiles_run_as_processes(runner: CliRunner, tmp_path: Path) -> None:
     """Some accepted profiles (of the property test above, else the examples), through real
     `pacing` processes: ics and timeline, exit 0 and nothing on stderr but warnings."""
     texts = _accepted[-4:] or [p.read_text(encoding="utf-8") for p in EXAMPLES]
@@ -242,3 +276,88 @@ def test_accepted_profiles_run_as_processes(
             result = run(*args, env=env)
             assert result.returncode == 0, f"pacing {' '.join(args)}: {result.stderr}\n{text}"
             assert "Traceback" not in result.stderr, result.stderr
+
+
+# ---------------------------------------------------------------- the cases found, by name
+
+RIVERBEND = EXAMPLES[0].parent / "riverbend-usd.toml"  # Sig Dis 2024
+WINDOW = "sig-dis-2024/step-1/case-study"  # May 1 - June 30, 2024
+CROSSED = [
+    (f'[overrides."{WINDOW}"]\nstart = 2024-08-01\n', f'overrides."{WINDOW}".start',
+     "August 1, 2024 is after the item's due date, June 30, 2024"),
+    (f'[overrides."{WINDOW}"]\ndue = 2024-04-20\n', f'overrides."{WINDOW}".due',
+     "April 20, 2024 is before the item's start, May 1, 2024"),
+    ('[overrides."sig-dis-2024/step-4/quarterly-report/2025-03"]\nstart = 2025-04-20\n',
+     'overrides."sig-dis-2024/step-4/quarterly-report/2025-03".start',
+     "April 20, 2025 is after the item's due date, April 10, 2025"),
+    ('[done."sig-dis-2024/step-3/step-3-submission"]\non = 2024-12-05\noutcome = "accepted"\n'
+     "outcome_on = 2026-10-15\n", 'done."sig-dis-2024/step-3/step-3-submission".outcome_on',
+     "CDE's acceptance on October 15, 2026 would open"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("added, field, words", CROSSED, ids=[c[1] for c in CROSSED])
+def test_check_refuses_a_start_after_the_due_date(
+    runner: CliRunner, tmp_path: Path, added: str, field: str, words: str
+) -> None:
+    """Each is one line naming file, line and field, from check and from every command."""
+    text = RIVERBEND.read_text(encoding="utf-8") + "\n" + added
+    path = tmp_path / "riverbend-usd.toml"
+    path.write_text(text, encoding="utf-8")
+    key = field.rsplit(".", 1)[1]
+    line = next(n for n, t in enumerate(text.splitlines(), 1) if t.startswith(f"{key} ="))
+    for args in (["check", str(path)], ["ics", str(path)], ["timeline", str(path)]):
+        result = runner.invoke(cli, args)
+        assert result.exit_code == 1 and not said(result).startswith("Traceback"), said(result)
+        assert result.stderr.startswith(f"pacing: {path}:{line}: {field}: {words}"), result.stderr
+        assert len(result.stderr.splitlines()) == 1, result.stderr
+
+
+def test_done_refuses_an_acceptance_after_the_window_it_opens(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    path = tmp_path / "riverbend-usd.toml"
+    path.write_text(RIVERBEND.read_text(encoding="utf-8"), encoding="utf-8")
+    late = runner.invoke(cli, ["done", str(path), "step-3-submission", "--outcome", "accepted",
+                               "--outcome-on", "2026-10-15"])  # fmt: skip
+    assert late.exit_code == 1, late.output
+    assert late.stderr.startswith(f"pacing: {path}: --outcome-on: CDE's acceptance on October "
+                                  "15, 2026 would open"), late.stderr  # fmt: skip
+    shown = runner.invoke(cli, ["timeline", str(path), "--format", "json"])
+    submission = [
+        i for i in json.loads(shown.stdout)["items"] if i["id"].endswith("step-3-submission")
+    ]
+    assert submission[0]["status"] != "done"  # nothing stored
+    fine = runner.invoke(cli, ["done", str(path), "step-3-submission", "--outcome", "accepted",
+                               "--outcome-on", "2025-01-15"])  # fmt: skip
+    assert fine.exit_code == 0, fine.output
+    assert not runner.invoke(cli, ["undo", str(path), "step-3-submission"]).exit_code
+
+
+def test_the_calendar_writer_never_crashes_on_dates_it_cannot_show() -> None:
+    """A backstop behind validation: an end not after its start, or a due date with no day
+    after it, is written as one all-day event on the due date."""
+    import dataclasses
+
+    from icalendar import Calendar
+
+    from pacing.adapters.files import bundled_guides, load_lea
+    from pacing.core.timeline import expand
+    from pacing.export.ics import feed_events, revise, to_ics
+
+    t = expand(bundled_guides(), load_lea(RIVERBEND, bundled_guides()), dt.date(2024, 5, 1))
+    broken = []
+    for n, e in enumerate(e for e in t.items if e.status != "not-applicable"):
+        if n % 3 == 0:
+            e = e.evolve(start=e.due + dt.timedelta(days=9))
+        elif n % 3 == 1:
+            e = e.evolve(start_time=dt.time(15), end_time=dt.time(15), series=None)
+        else:
+            e = e.evolve(due=dt.date.max, latest_start=None)
+        broken.append(e)
+    t = dataclasses.replace(t, items=tuple(broken))
+    events = feed_events(t)
+    now = dt.datetime(2024, 5, 1, tzinfo=dt.UTC)
+    body = to_ics("x", "x", events, revise({}, events, now), todo=True)
+    for vevent in Calendar.from_ical(body).walk("VEVENT"):
+        assert vevent.end > vevent.start

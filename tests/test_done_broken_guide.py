@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BAD_GUIDES = sorted(
     p for p in (ROOT / "tests" / "bad-guides").glob("*.toml") if p.name != "unfilled-date.toml"
 )  # (a guide with placeholders loads: it is listed by check, never skipped)
-NEXT_YEAR = "applies_to = { tiers = [\"targeted\"], levels = [3], cohorts = [2025] }\n"
+NEXT_YEAR = 'applies_to = { tiers = ["targeted"], levels = [3], cohorts = [2025] }\n'
 
 
 @pytest.fixture(autouse=True)

@@ -1,6 +1,7 @@
 """The feed book: every LEA profile in a folder, rendered once, re-rendered when a profile, a
-guide, the date, a done mark or an opt-out changes, and kept at its last good version while a
-profile fails to validate."""
+guide, the date, a done mark or an opt-out changes (only the LEAs the change touches), and kept
+at its last good version while a profile fails to validate. An LEA whose calendar cannot be
+written is left out of the aggregate and caseload calendars, which name it."""
 
 from __future__ import annotations
 
@@ -151,17 +152,9 @@ def changed_guides(old: Sequence[Guide], new: Sequence[Guide]) -> set[str]:
 def _state_by_lea(state: State) -> StateByLea:
     """Every LEA's done marks and opt-outs in two reads (as State.done_marks and
     State.opted_out give one LEA's): a change in the store re-plans only the LEAs it is of."""
-    import sqlalchemy as sa
-
-    from pacing.adapters.state import _mark, done_mark, opt_out
-
-    marks: dict[str, dict[str, DoneMark]] = {}
-    opted_out: dict[str, dict[str, dt.datetime]] = {}
-    with state.engine.connect() as conn:
-        for r in conn.execute(sa.select(done_mark)):
-            marks.setdefault(r.lea, {})[r.item] = _mark(r.done_on, r.note, r.outcome, r.outcome_on)
-        for r in conn.execute(sa.select(opt_out).order_by(opt_out.c.address)):
-            opted_out.setdefault(r.lea, {})[r.address] = r.at.replace(tzinfo=dt.UTC)
+    found = state.marks_by_lea()
+    marks = {lea: dict(done) for lea, (done, _) in found.items() if done}
+    opted_out = {lea: dict(outs) for lea, (_, outs) in found.items() if outs}
     return marks, opted_out
 
 
@@ -197,7 +190,12 @@ class FeedBook:
         self._by_path: dict[str, str] = {}  # profile path -> LEA id
         self._tokens: ByteCache[str, list[bytes]] = ByteCache(TOKEN_CACHE_BYTES)
         self._renders: ByteCache[str, tuple[BookEntry, Rendered]] = ByteCache(FEED_CACHE_BYTES)
-        self._revising = threading.Lock()  # one read-revise-save of a calendar's revisions at once
+        # one read-revise-save of a calendar's revisions at once (per calendar: an LEA's feed
+        # never waits for the aggregate's)
+        self._revising: dict[str, threading.Lock] = {}
+        self._locks = threading.Lock()
+        self.changes = 0  # bumped when an LEA is planned again, added or removed
+        self._silenced: tuple[int, list[str]] = (-1, [])
         self.caseloads = CaseloadDesk(self)
         self._plan_counter = -1
         self._touched: set[str] = set()  # guides changed since the last whole refresh
@@ -259,7 +257,7 @@ class FeedBook:
                 del self.entries[lea_id]
                 self._by_path.pop(str(entry.path), None)
                 self._checked.pop(lea_id, None)
-                self._aggregate = None
+                self._changed()
         self.errors = {p: e for p, e in self.errors.items() if p in current}
         self.problems = {p: e for p, e in self.problems.items() if p in current}
         self._failed = {p: f for p, f in self._failed.items() if p in current}
@@ -355,8 +353,23 @@ class FeedBook:
             del self.entries[old.lea.id]
         self.entries[lea.id] = entry
         self._by_path[str(path)] = lea.id
-        self._aggregate = None
+        self._changed()
         log.info("planned %s (%d items)", lea.id, len(entry.timeline.items))
+
+    def _changed(self) -> None:
+        self._aggregate = None
+        self.changes += 1
+
+    def silenced(self) -> list[str]:
+        """The LEAs whose reminders reach nobody, as /healthz says them (by id; worked out
+        again only after a change of the book)."""
+        changes, found = self._silenced
+        if changes != self.changes:
+            changes = self.changes
+            entries = sorted(list(self.entries.items()))
+            found = [e.audience.public() for _, e in entries if e.audience.silenced]
+            self._silenced = (changes, found)
+        return found
 
     def _stale(self, entry: BookEntry, touched: set[str], state: StateByLea | None) -> bool:
         """Whether an LEA whose profile is unchanged must be planned again: a new day in its
@@ -470,7 +483,9 @@ class FeedBook:
         self, name: str, calendar_id: str, events: Sequence[FeedEvent], now: dt.datetime,
         description: str = "",
     ) -> Rendered:  # fmt: skip
-        with self._revising:
+        with self._locks:
+            lock = self._revising.setdefault(calendar_id, threading.Lock())
+        with lock:
             previous = self.state.revisions(calendar_id)
             revisions = revise(previous, events, now)
             self.state.save_revisions(calendar_id, revisions, previous)

@@ -10,9 +10,13 @@ pages, the aggregate) runs on a small pool of worker threads, one render per fee
 time, and planning on a thread of its own; while a changed feed re-renders, a request waits
 for it at most STALE_AFTER seconds and then gets the previous render. After a refresh changed
 LEAs, their feeds, the caseloads' and the aggregate are rendered again before anyone asks
-(`prebuild`), so GETs are answered from bytes. An LEA is looked up before anything about it is
-cached, caches are bounded in bytes, and the HTTP protocol refuses request heads over MAX_HEAD
-bytes (431) and closes connections that take longer than READ_TIMEOUT to send a request (408)."""
+(`prebuild`), so GETs are answered from bytes; a refresh plans again only the LEAs a change
+touches. An LEA whose calendar cannot be written fails alone: its feed is a 503 with the
+reason, the aggregate and caseload feeds leave it out and say so, /healthz warns of it. An LEA
+is looked up before anything about it is cached (an unknown id costs the same token comparisons
+as a known one), caches are bounded in bytes, and the HTTP protocol refuses request heads over
+MAX_HEAD bytes (431) and closes connections that take longer than READ_TIMEOUT to send a
+request (408)."""
 
 from __future__ import annotations
 
@@ -29,7 +33,7 @@ import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
 from email.utils import parsedate_to_datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -41,6 +45,9 @@ from pacing.core.caseload import Caseload, leas
 from pacing.core.errors import brief
 from pacing.feeds.book import ALL, BookEntry, FeedBook, Rendered, RenderError
 from pacing.feeds.caseloads import CASELOAD, CASELOAD_CSV, feed_id
+
+if TYPE_CHECKING:
+    from pacing.reminders.ledger import Ledger, Row
 
 log = logging.getLogger("pacing.feeds")
 CHECK_EVERY = 1.0  # seconds between looks at the disk for changed profiles and guides
@@ -749,22 +756,31 @@ def reminder_warnings(book: FeedBook, limit: int = 10, ledger: bool = True) -> l
     from pacing.core.caseload_reminders import ledger_id
     from pacing.reminders.ledger import Ledger
 
-    silenced = [e.audience.public() for _, e in sorted(book.entries.items())
-                if e.audience.silenced]  # fmt: skip
+    silenced = book.silenced()
     found = silenced[:limit]
     if len(silenced) > limit:
         found.append(f"and {len(silenced) - limit} more LEAs whose reminders reach nobody "
                      "(`pacing check` lists them)")  # fmt: skip
     if not ledger:
         return found
-    leas = [*book.entries, *(ledger_id(slug) for slug in book.caseloads.loads)]
-    rows, total = Ledger(book.state).troubles(limit, leas) if leas else ([], 0)
+    leas = {*list(book.entries), *(ledger_id(slug) for slug in list(book.caseloads.loads))}
+    rows, total = _troubles(Ledger(book.state), limit, leas) if leas else ([], 0)
     found += [trouble(r.status, r.kind, r.lea, r.items, r.to, r.attempts, r.last_error)
               for r in rows]  # fmt: skip
     if total > len(rows):
         found.append(f"and {total - len(rows)} more reminders failed or retrying "
                      "(`pacing status` lists them)")  # fmt: skip
     return found
+
+
+def _troubles(ledger: Ledger, limit: int, leas: set[str]) -> tuple[list[Row], int]:
+    """`ledger.troubles(limit, leas)`, first without the list of LEAs (thousands of them at
+    state scale, on every /healthz): that answer is the same when all its rows are of `leas`
+    (there are usually none)."""
+    rows, total = ledger.troubles(limit)
+    if total == len(rows) and all(r.lea in leas for r in rows):
+        return rows, total
+    return ledger.troubles(limit, sorted(leas))
 
 
 def feed_urls(book: FeedBook, base_url: str) -> list[tuple[str, str, str, str]]:
