@@ -1,10 +1,15 @@
 """Several daemons share one burst (issue 23, point 6): a claim takes a few recipients, each
 whole (all their ready rows: one email), so three `pacing remind` processes on one PostgreSQL
-database drain a burst together through a slow relay, each reminder sent once, no claim lost.
+database drain a burst together through a slow relay: each reminder sent once, one email per
+person, no claim lost (with a 6 s lease), and three finish in at most 0.4x one's time.
 
-The relay takes DELAY seconds per message (0.2 s rather than a real relay's 1-2 s, to keep the
-test near two minutes): the daemon's own work per message (compose, record, renew) is then
-about a sixth of the relay's, so the ratio still measures the sharing, if a little harshly."""
+The burst: 609 reminders due at one instant to 303 people (3 LEAs), in a ledger planned ahead
+with what came before already sent (no first start's week of catch-up and folding); the daemons
+start LEAD before the instant, so the time measured (first email accepted to last) is the
+burst's, not start-up's. The relay takes DELAY per message: 0.2 s rather than a real relay's
+1-2 s keeps the test near three minutes; the daemon's own work per message (compose, record,
+renew: 30-40 ms on a busy 2-core box) is then a sixth of the relay's, so the ratio still
+measures the sharing, if a little harshly (1/3 is the ideal)."""
 
 from __future__ import annotations
 
@@ -32,6 +37,7 @@ from pacing.reminders.send import MaildirSender
 DELAY = 0.2  # seconds the relay takes per message
 LEAS, TEACHERS = 3, 100  # each LEA's lead and teachers: 303 recipients, one email each
 LEAD = dt.timedelta(seconds=40)  # the daemons start this long before the burst
+LEASE = "6"  # seconds: short, renewed as it goes (before each email, every third of it)
 NOW = dt.datetime(2024, 11, 20, 16, tzinfo=dt.UTC)
 
 
@@ -181,7 +187,8 @@ def burst(folder: Path, work: Path, daemons: int) -> Run:
         keys = plan_ahead(url, folder)
         env = environment(PACING_DB=url, PACING_STATE_DIR=str(work),
                           PACING_SMTP_HOST="127.0.0.1", PACING_SMTP_PORT=str(smtp.port),
-                          PACING_NOW=f"{BURST_AT - LEAD:%Y-%m-%dT%H:%M:%SZ}")  # fmt: skip
+                          PACING_NOW=f"{BURST_AT - LEAD:%Y-%m-%dT%H:%M:%SZ}",
+                          PACING_LEASE_SECONDS=LEASE)  # fmt: skip
         procs = [remind(folder, env, work / f"remind-{n}.log") for n in range(daemons)]
         ledger = Ledger(State(url))
         sink = smtp.sink

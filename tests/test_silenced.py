@@ -305,8 +305,10 @@ def test_pages_and_healthz_show_it_and_opt_in_clears_it(
 def test_healthz_names_failed_rows_and_stays_healthy(
     served: tuple[str, dict[str, str], Path],
 ) -> None:
-    base, _, _ = served
+    base, _, log = served
     failed_rows()
+    # the ledger's part of /healthz is read at most every 2 s (cheap at state scale)
+    wait(lambda: len(health(base)[1].get("warnings") or []) == 2, log)  # type: ignore[arg-type]
     status, body = health(base)
     assert status == 200 and body["status"] == "ok", body
     warnings = body["warnings"]

@@ -423,6 +423,15 @@ class Override(Strict):
         examples=[["2025-01-15", "2025-02-12"]],
     )
 
+    @field_validator("start_time", "end_time")
+    @classmethod
+    def _minutes(cls, value: dt.time | None) -> dt.time | None:
+        """Meeting times are HH:MM wherever they are shown: seconds would be lost there (and
+        23:59:00 - 23:59:59 shown as a meeting that ends when it starts)."""
+        if value is not None and (value.second or value.microsecond):
+            raise ValueError(f"a meeting time is HH:MM, without seconds (got {value:%H:%M:%S})")
+        return value
+
     @model_validator(mode="after")
     def _times(self) -> Override:
         if (self.start_time is None) != (self.end_time is None):

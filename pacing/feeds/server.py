@@ -403,17 +403,13 @@ def create_app(book: FeedBook, base_url: str | None = None) -> ASGIApp:
             return
         await ready.respond(scope, send)
 
+    health = HealthReport(book)
+
     async def healthz(request: Request) -> Response:
-        try:
-            problems = await asyncio.to_thread(reminder_problems, book)
-        except Exception as e:  # the feeds are still served from memory
-            problems = [f"state db unreachable: {type(e).__name__}"]
-        try:  # said, never unhealthy: LEAs left out of the aggregate (their calendar cannot
-            # be written), reminders that reach nobody, failed or retried rows
-            warnings = await asyncio.to_thread(lambda: [*book.render_failures(),
-                                                        *reminder_warnings(book)])  # fmt: skip
-        except Exception:  # the state db: a problem above already
-            warnings = [*book.render_failures(), *reminder_warnings(book, ledger=False)]
+        problems, troubles = await health.latest()
+        # from memory, always current: LEAs left out of the aggregate (their calendar cannot
+        # be written) and reminders that reach nobody; then the ledger's failed or retried rows
+        warnings = [*book.render_failures(), *reminder_warnings(book, ledger=False), *troubles]
         if not book.entries:
             problems.insert(0, "no feeds")
         # a served file that is not valid: its name in the folder and the fields, never the
@@ -744,6 +740,47 @@ def reminder_problems(book: FeedBook) -> list[str]:
 def _seconds(span: dt.timedelta) -> int:
     """A duration in whole seconds (timedelta.seconds drops the days)."""
     return int(span.total_seconds())
+
+
+class HealthReport:
+    """The reminders' problems and warnings for /healthz, read from the state store in a worker
+    thread at most once per `fresh` seconds: an answer older than that is given at once while
+    the next is read (so /healthz answers in microseconds at state scale, at most a few
+    seconds stale, and never queues reads behind each other)."""
+
+    def __init__(self, book: FeedBook, fresh: float = 2.0) -> None:
+        self.book, self.fresh = book, fresh
+        self._last: tuple[float, list[str], list[str]] | None = None
+        self._reading: asyncio.Task[None] | None = None
+
+    async def latest(self) -> tuple[list[str], list[str]]:
+        loop = asyncio.get_running_loop()
+        stale = self._last is None or loop.time() - self._last[0] > self.fresh
+        if stale and (self._reading is None or self._reading.done()):
+            self._reading = loop.create_task(self._read())
+        if self._last is None:
+            await asyncio.shield(self._reading)  # type: ignore[arg-type]
+        assert self._last is not None
+        return list(self._last[1]), list(self._last[2])
+
+    async def _read(self) -> None:
+        started = asyncio.get_running_loop().time()
+        problems, warnings = await asyncio.to_thread(self._report)
+        self._last = (started, problems, warnings)
+
+    def _report(self) -> tuple[list[str], list[str]]:
+        """What the state store says: problems, and warnings of failed or retried rows."""
+        book = self.book
+        try:
+            problems = reminder_problems(book)
+        except Exception as e:  # the feeds are still served from memory
+            problems = [f"state db unreachable: {type(e).__name__}"]
+        try:
+            said = set(reminder_warnings(book, ledger=False))
+            troubles = [w for w in reminder_warnings(book) if w not in said]
+        except Exception:  # the state db: a problem above already
+            troubles = []
+        return problems, troubles
 
 
 def reminder_warnings(book: FeedBook, limit: int = 10, ledger: bool = True) -> list[str]:
