@@ -10,6 +10,7 @@ import datetime as dt
 import glob
 import sqlite3
 import subprocess
+import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -118,3 +119,14 @@ def test_clock_steps_back_and_forward_resend_nothing_and_lose_nothing(
     assert sum(1 for _, s, at in rows if at == BURST_AT and s == "sent") == burst
     text = log.read_text()
     assert "jumped back" in text and "jumped forward" in text
+
+
+def test_pacing_now_counts_from_the_process_start_not_from_the_import() -> None:
+    """Reading profiles before `pacing.clock` is imported does not hold the clock back."""
+    code = ("import time; time.sleep(1.5)\n"
+            "from pacing.clock import now; print(now().isoformat())")  # fmt: skip
+    env = environment(PACING_NOW="2024-10-11T14:30:00Z")
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                          text=True, check=True, timeout=60)  # fmt: skip
+    started = dt.datetime(2024, 10, 11, 14, 30, tzinfo=dt.UTC)
+    assert dt.datetime.fromisoformat(done.stdout.strip()) - started >= dt.timedelta(seconds=1)

@@ -140,6 +140,7 @@ class Daemon:
     _chosen: dict[str, Delivery] = field(default_factory=dict)  # people's delivery choices
     _counter: int | None = None  # the state store's plan counter, as last planned
     _high: dt.datetime | None = None  # the latest time seen (see `_latest`)
+    _late_said: dt.datetime | None = None  # the last instant whose late start was logged
     _caseload_stamps: dict[str, object] = field(default_factory=dict)  # folder -> stamp
 
     def __post_init__(self) -> None:
@@ -601,7 +602,8 @@ class Daemon:
         """One step, never fatal: a failure is one log line (per change) and a pause. Only a
         ledger that is not the one it was (emptied, swapped) stops the daemon."""
         now = self.now()
-        if at is not None and now - at > LATE_STEP:
+        if at is not None and now - at > LATE_STEP and at != self._late_said:
+            self._late_said = at  # once per instant, not on every step of a long burst
             log.warning("step starts late: %d s after the instant it was for (%s)",
                         (now - at).total_seconds(), f"{at:%Y-%m-%d %H:%M:%S}Z")  # fmt: skip
         try:
