@@ -336,7 +336,9 @@ def _what(book: FeedBook, claim: Claim) -> tuple[str, str | None, bool]:
     if entry is None:
         return name, None, False
     found = next((e for e in entry.timeline.items if e.id == claim.item), None)
-    done = bool(found and found.status == "done") or claim.item in book.state.done_marks(claim.lea)
+    # done in the profile's [done], or in the store now (the timeline may predate an undo)
+    in_profile = bool(found and found.status == "done") and claim.item not in entry.marks
+    done = in_profile or claim.item in book.state.done_marks(claim.lea)
     return name, (found.title if found else None), done
 
 
