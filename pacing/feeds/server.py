@@ -173,6 +173,7 @@ class Workers:
     def __init__(self, workers: int = WORKERS) -> None:
         self.pool = ThreadPoolExecutor(workers, thread_name_prefix="pacing-render")
         self.jobs: dict[Hashable, asyncio.Future[Any]] = {}
+        self.failing: str | None = None  # the last render error logged (until one succeeds)
 
     def start(self, key: Hashable, job: Callable[[], T]) -> asyncio.Future[T]:
         running = self.jobs.get(key)
@@ -184,8 +185,11 @@ class Workers:
                 if self.jobs.get(key) is f:
                     del self.jobs[key]
                 failed = None if f.cancelled() else f.exception()
-                if failed is not None and not isinstance(failed, RenderError):  # logged by book
-                    log.error("render failed: %s", brief(failed))
+                if failed is None or isinstance(failed, RenderError):  # logged by the book
+                    self.failing = None if failed is None else self.failing
+                elif brief(failed) != self.failing:  # once per change (a db outage fails all)
+                    self.failing = brief(failed)
+                    log.error("render failed: %s", self.failing)
 
             running.add_done_callback(done)
         return running
@@ -754,11 +758,15 @@ class HealthReport:
         self._reading: asyncio.Task[None] | None = None
 
     async def latest(self) -> tuple[list[str], list[str]]:
+        """A healthy answer may be `fresh` seconds old; an unhealthy one is read again (it is
+        rare, and recovery must show at once)."""
         loop = asyncio.get_running_loop()
-        stale = self._last is None or loop.time() - self._last[0] > self.fresh
+        last = self._last
+        unhealthy = last is None or bool(last[1] or last[2])
+        stale = unhealthy or loop.time() - last[0] > self.fresh  # type: ignore[index]
         if stale and (self._reading is None or self._reading.done()):
             self._reading = loop.create_task(self._read())
-        if self._last is None:
+        if unhealthy:
             await asyncio.shield(self._reading)  # type: ignore[arg-type]
         assert self._last is not None
         return list(self._last[1]), list(self._last[2])
