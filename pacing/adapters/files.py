@@ -333,6 +333,10 @@ class SkippedGuide:
     problems: tuple[Problem, ...]
     applies_to: Condition | None  # what the file says it applies to; None: that is unreadable
 
+    @classmethod
+    def of(cls, path: Path, problems: Sequence[Problem]) -> SkippedGuide:
+        return cls(path, tuple(problems), _applies_to(path))
+
     def concerns(self, lea: Lea, guides: Sequence[Guide]) -> bool:
         """Whether the LEA would be planned with it: it applies to the LEA; or, when what it
         applies to cannot be read, one of the LEA's programs has no guide for its cohort."""
@@ -382,10 +386,7 @@ def usable_guides(sources: Sequence[Path]) -> GuideSet:
     clashes = [p for name, found in by_file.items() if _loads(Path(name)) for p in found]
     if clashes:  # the file loads: its problem is its id, also another file's
         raise DataError(clashes)
-    skipped = tuple(
-        SkippedGuide(Path(name), tuple(found), _applies_to(Path(name)))
-        for name, found in by_file.items()
-    )
+    skipped = tuple(SkippedGuide.of(Path(name), found) for name, found in by_file.items())
     return GuideSet(tuple(f.guide for f in files), skipped)
 
 

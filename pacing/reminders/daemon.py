@@ -23,14 +23,14 @@ from zoneinfo import ZoneInfo
 
 from pacing import clock
 from pacing.adapters.caseloads import caseloads_file, folder_caseloads
-from pacing.adapters.files import data_dir, load_lea, profiles_in
+from pacing.adapters.files import SkippedGuide, data_dir, load_lea, profiles_in
 from pacing.adapters.guidepath import GuideFile, load_guides_keeping
 from pacing.adapters.guidepath import stamp as guide_stamp
 from pacing.adapters.state import LeaMarks, State
 from pacing.core.caseload import Caseload, digest
 from pacing.core.caseload_reminders import is_caseload, ledger_id, plan_caseload, weekly, window
 from pacing.core.errors import DataError, Problem, brief
-from pacing.core.guide import Guide, missing_guides
+from pacing.core.guide import Guide
 from pacing.core.lea import DELIVERIES, Delivery, Lea
 from pacing.core.reminders import Reminder, plan
 from pacing.core.timeline import Timeline, expand
@@ -133,8 +133,10 @@ class Daemon:
     _guide_files: dict[str, GuideFile] = field(default_factory=dict)  # path -> last good
     _guide_errors: dict[str, str] = field(default_factory=dict)  # source|guide path -> error
     _guide_stamps: dict[str, object] = field(default_factory=dict)  # source -> guides' stamp
+    _skipped: dict[str, tuple[SkippedGuide, ...]] = field(default_factory=dict)  # never valid
     _guides_of: dict[str, tuple[Guide, ...]] = field(default_factory=dict)  # source -> guides
-    _stamps: dict[str, object] = field(default_factory=dict)  # profile path -> its stamp
+    _stamps: dict[str, object] = field(default_factory=dict)  # profile path -> as planned
+    _file_stamps: dict[str, object] = field(default_factory=dict)  # path -> as last seen
     _lea_of: dict[str, str] = field(default_factory=dict)  # profile path -> LEA id
     _marks: Mapping[str, LeaMarks] = field(default_factory=dict)  # as last planned
     _chosen: dict[str, Delivery] = field(default_factory=dict)  # people's delivery choices
@@ -163,9 +165,10 @@ class Daemon:
     def _fingerprint(self) -> object:
         paths = [p for s in self.sources for p in profiles_in(s)]
         named = [c for s in self.sources if s.is_dir() and (c := caseloads_file(s)).exists()]
-        stats = tuple((str(p), _stamp(p)) for p in [*paths, *named])
+        self._file_stamps = {str(p): _stamp(p) for p in [*paths, *named]}
         guides = guide_stamp(self.sources, self.guide_dir)  # bundled, PACING_GUIDES, guides/
-        return stats, guides, self.state.plan_counter(), self.now().date()
+        return (tuple(self._file_stamps.items()), guides, self.state.plan_counter(),
+                self.now().date())  # fmt: skip
 
     def replan(self, force: bool = False) -> bool:
         """Re-plan what changed, and only that: a profile (its LEA), a source's guides (its
@@ -202,7 +205,7 @@ class Daemon:
     def _stale(self, path: Path, marks: Mapping[str, LeaMarks]) -> bool:
         """Whether a profile's plan may have changed: its file, its marks or its date."""
         lea_id = self._lea_of.get(str(path))
-        if lea_id is None or self._stamps.get(str(path)) != _stamp(path):
+        if lea_id is None or self._stamps.get(str(path)) != self._file_stamps.get(str(path)):
             return True
         timeline = self.timelines.get(lea_id)
         if timeline is None or marks.get(lea_id) != self._marks.get(lea_id):
@@ -215,7 +218,7 @@ class Daemon:
     ) -> None:  # fmt: skip
         """One profile: a bad or vanishing file keeps its current reminders; so does an LEA
         whose program's guide does not validate yet (never cancelled for a guide's typo)."""
-        self._stamps[str(path)] = _stamp(path)
+        self._stamps[str(path)] = self._file_stamps.get(str(path))
         try:
             lea = load_lea(path, guides)
         except Exception as e:  # load_lea maps content to DataError; the rest the same
@@ -308,7 +311,7 @@ class Daemon:
     def _guides_changed(self, source: Path) -> tuple[bool, tuple[Guide, ...]]:
         """The guides of a source's search path (bundled, PACING_GUIDES, its guides/), and
         whether they changed since the last re-plan. A bad guide keeps its last good version
-        (logged once per change); one with none yet is left out (see `_waits_for_guide`)."""
+        (logged once per change); one with none yet is skipped (see `_waits_for_guide`)."""
         stamp = guide_stamp([source], self.guide_dir)
         if self._guide_stamps.get(str(source)) == stamp:
             return False, self._guides_of[str(source)]
@@ -319,19 +322,23 @@ class Daemon:
                 log.error("guide error, keeping the last good guides: %s", problem)
         others = {k: v for k, v in self._guide_errors.items() if not k.startswith(f"{source}|")}
         self._guide_errors = {**others, **said}
+        by_file: dict[str, list[Problem]] = {}
+        for found in (p for p in problems if p.file not in self._guide_files):
+            by_file.setdefault(found.file, []).append(found)
+        skipped = (SkippedGuide.of(Path(f), found) for f, found in by_file.items())
+        self._skipped[str(source)] = tuple(skipped)
         self._guide_stamps[str(source)] = stamp
         self._guides_of[str(source)] = tuple(f.guide for f in files)
         return True, self._guides_of[str(source)]
 
     def _waits_for_guide(self, source: Path, guides: tuple[Guide, ...], lea: Lea) -> str | None:
-        """Why an LEA keeps its reminders as planned: a guide on its search path has never
-        validated and the LEA has a program with no usable guide (the broken one is most
-        likely it). The other LEAs are planned as usual."""
-        broken = [v for k, v in self._guide_errors.items()
-                  if k.startswith(f"{source}|") and k.split("|", 1)[1] not in self._guide_files]  # fmt: skip
-        if not broken or not missing_guides(guides, lea):
+        """Why an LEA keeps its reminders as planned: a guide on its search path that has never
+        validated would plan it (the CLI's rule: `SkippedGuide.concerns`). The other LEAs are
+        planned as usual."""
+        bad = [s for s in self._skipped.get(str(source), ()) if s.concerns(lea, guides)]
+        if not bad:
             return None
-        return f"waits for a guide that does not validate, its reminders kept: {broken[0]}"
+        return f"waits for a guide that does not validate, its reminders kept: {bad[0].problems[0]}"
 
     @property
     def guide_errors(self) -> list[str]:

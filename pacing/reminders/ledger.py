@@ -305,17 +305,6 @@ class Ledger:
             & (reminder.c.fence == row.fence)
         )
 
-    def holds(self, row: Row, now: dt.datetime) -> bool:
-        """Whether this claim is still held, with its lease still running."""
-        mine = {"key": row.key, "by": row.claimed_by, "fence": row.fence}
-        if self._conn is not None:
-            until = self._conn.execute(_HOLDS, mine).scalar()
-            self._conn.commit()  # no snapshot kept open between sends
-        else:
-            with self.engine.connect() as conn:
-                until = conn.execute(_HOLDS, mine).scalar()
-        return until is not None and until > naive(now)
-
     def renew(self, rows: Sequence[Row], now: dt.datetime) -> set[str]:
         """Extend the lease of the claims still held (same claimant, same fence: also one whose
         lease ran out that no one took over); returns their keys (the others are lost)."""
@@ -513,9 +502,6 @@ _LOCK = sa.text(
     "WHERE pg_try_advisory_xact_lock(7461, hashtext(p)) LIMIT :take"
 )
 _CLAIM = "key = :key AND status = 'claimed' AND claimed_by = :by AND fence = :fence"
-_HOLDS = sa.text(f"SELECT claimed_until FROM reminder WHERE {_CLAIM}").columns(
-    claimed_until=sa.DateTime
-)
 _SENT = sa.text(
     "UPDATE reminder SET status = 'sent', sent_at = :at, claimed_until = NULL, "
     f"last_error = NULL WHERE {_CLAIM}"
